@@ -1,0 +1,38 @@
+# Lead Segmenter. `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-all lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP) ## Generate 5,000 leads, choose K, fit, print the segment table, write the report
+	$(BIN)/segmenter demo
+
+test: $(STAMP) ## Run the test suite (unit tests, doctests, README examples)
+	$(BIN)/pytest -q
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## K-selection benchmark; rewrites the table in docs/performance.md
+	$(BIN)/python bench/kselect.py --write-docs docs/performance.md
+
+clean: ## Remove the virtualenv and generated output
+	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache

@@ -1,0 +1,137 @@
+"""`LeadSegmenter`: scale, optionally reduce, choose K, cluster, and assign new leads with explanations."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+
+from segmentation.exceptions import NotFittedError
+from segmentation.features import FEATURES, HEAVY_TAILED, check_matrix
+from segmentation.kmeans import fit_kmeans, squared_distances
+from segmentation.preprocessing import LeadScaler
+from segmentation.projection import Projection, fit_projection
+from segmentation.selection import KSelection, find_optimal_clusters
+
+__all__ = ["DISTANCE_QUANTILES", "Assignment", "LeadSegmenter"]
+
+# Per-segment quantiles of training distances kept in the model; the last flags outliers.
+DISTANCE_QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Per lead: segment index, distance to its centroid, confidence (1 - nearest/second-nearest
+    distance, 0 when a lead sits midway), the indices of the `top` features that most favour its
+    segment over the runner-up, and whether it lies beyond the segment's outlier distance."""
+
+    segment: np.ndarray
+    distance: np.ndarray
+    confidence: np.ndarray
+    top_features: np.ndarray
+    is_outlier: np.ndarray
+
+
+class LeadSegmenter:
+    """Segments leads: `log1p` + standard scaling, optional PCA, K chosen by
+    `find_optimal_clusters` unless `n_clusters` is given, then (MiniBatch)KMeans.
+
+    Examples:
+        >>> from segmentation.synthetic import generate_leads
+        >>> leads = generate_leads(2000, random_state=3)
+        >>> model = LeadSegmenter(random_state=0).fit(leads.X)
+        >>> model.n_clusters_, bool((model.predict(leads.X) == model.labels_).all())
+        (5, True)
+    """
+
+    def __init__(
+        self,
+        *,
+        n_clusters: int | None = None,
+        max_k: int = 10,
+        features: Sequence[str] = FEATURES,
+        log_features: Sequence[str] = HEAVY_TAILED,
+        pca: float | None = None,
+        algorithm: str = "auto",
+        random_state: int = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.max_k = max_k
+        self.features = tuple(features)
+        self.log_features = tuple(log_features)
+        self.pca = pca
+        self.algorithm = algorithm
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, *, on_k: Callable[[int], None] | None = None) -> Self:
+        X = check_matrix(X, self.features)
+        self.scaler_ = LeadScaler(features=self.features, log_features=self.log_features).fit(X)
+        scaled = self.scaler_.transform(X)
+        self.projection_: Projection | None = fit_projection(scaled, self.pca) if self.pca else None
+        Z = self._reduce(scaled)
+        self.selection_: KSelection | None = None
+        k = self.n_clusters
+        if k is None:
+            self.selection_ = find_optimal_clusters(
+                Z, max_k=min(self.max_k, len(Z) - 1), random_state=self.random_state, on_k=on_k
+            )
+            k = self.selection_.k
+        fit = fit_kmeans(Z, k, random_state=self.random_state, algorithm=self.algorithm)
+        self.n_clusters_, self.centroids_, self.labels_ = k, fit.centroids, fit.labels
+        self.inertia_, self.algorithm_ = fit.inertia, fit.algorithm
+        self.feature_centroids_ = np.array([_mean_or_zero(scaled[fit.labels == i]) for i in range(k)])
+        distances = np.sqrt(squared_distances(Z, fit.centroids)[np.arange(len(Z)), fit.labels])
+        self.distance_quantiles_ = np.array(
+            [
+                np.quantile(distances[fit.labels == i], DISTANCE_QUANTILES)
+                if (fit.labels == i).any()
+                else np.zeros(len(DISTANCE_QUANTILES))
+                for i in range(k)
+            ]
+        )
+        return self
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Leads on the model's feature scale (log where configured, standardized), before PCA."""
+        self._check_fitted()
+        return self.scaler_.transform(X)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Leads in the space the centroids live in (scaled, then PCA-reduced if configured)."""
+        return self._reduce(self.scale(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(squared_distances(self.transform(X), self.centroids_).argmin(axis=1))
+
+    def assign(self, X: np.ndarray, *, top: int = 3) -> Assignment:
+        """Nearest segment per lead, with distance, confidence, top features and outlier flag."""
+        scaled = self.scale(X)
+        d2 = squared_distances(self._reduce(scaled), self.centroids_)
+        rows = np.arange(len(d2))
+        if d2.shape[1] > 1:
+            two = np.argpartition(d2, 1, axis=1)[:, :2]
+            swap = d2[rows, two[:, 0]] > d2[rows, two[:, 1]]
+            two[swap] = two[swap][:, ::-1]
+            first, second = two[:, 0], two[:, 1]
+        else:
+            first = second = np.zeros(len(d2), dtype=np.intp)
+        distance = np.sqrt(d2[rows, first])
+        runner_up = np.sqrt(d2[rows, second])
+        confidence = np.divide(runner_up - distance, runner_up, out=np.zeros_like(distance), where=runner_up > 0)
+        own, other = self.feature_centroids_[first], self.feature_centroids_[second]
+        pull = (scaled - other) ** 2 - (scaled - own) ** 2
+        top_features = np.argsort(-pull, axis=1, kind="stable")[:, :top]
+        is_outlier = distance > self.distance_quantiles_[first, -1]
+        return Assignment(first, distance, confidence, top_features, is_outlier)
+
+    def _reduce(self, scaled: np.ndarray) -> np.ndarray:
+        return scaled if self.projection_ is None else self.projection_.transform(scaled)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "centroids_"):
+            raise NotFittedError("LeadSegmenter is not fitted yet: call fit first")
+
+
+def _mean_or_zero(rows: np.ndarray) -> np.ndarray:
+    """Mean of the rows; the population mean (zero on the scaled axis) for an empty segment."""
+    return rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1])

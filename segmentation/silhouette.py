@@ -1,0 +1,48 @@
+"""Exact silhouette for many labelings of one sample, with the distance matrix computed once."""
+
+import numpy as np
+
+__all__ = ["SilhouetteScorer"]
+
+
+class SilhouetteScorer:
+    """Holds the pairwise distances of `X` (float32, n² memory) and scores labelings of it.
+
+    Scoring a labeling is one matrix product, so trying K = 2..10 costs little more than one K.
+    Agrees with `sklearn.metrics.silhouette_score` to about 1e-5.
+
+    Examples:
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [0.1], [5.0], [5.1]])
+        >>> round(SilhouetteScorer(X).score(np.array([0, 0, 1, 1])), 4)
+        0.98
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        X32 = np.asarray(X, dtype=np.float32)
+        sq = (X32**2).sum(axis=1)
+        d2 = X32 @ X32.T
+        d2 *= -2
+        d2 += sq[:, None]
+        d2 += sq[None, :]
+        np.maximum(d2, 0, out=d2)
+        self._distances = np.sqrt(d2, out=d2)
+        np.fill_diagonal(self._distances, 0)
+
+    def score(self, labels: np.ndarray) -> float:
+        """Mean silhouette of the labeling; 0 for points alone in their cluster."""
+        k = int(labels.max()) + 1
+        if k < 2:
+            raise ValueError("silhouette needs at least 2 clusters")
+        onehot = np.zeros((len(labels), k), dtype=np.float32)
+        onehot[np.arange(len(labels)), labels] = 1
+        sums = (self._distances @ onehot).astype(np.float64)
+        sizes = np.bincount(labels, minlength=k).astype(np.float64)
+        rows = np.arange(len(labels))
+        own = sizes[labels]
+        a = np.divide(sums[rows, labels], own - 1, out=np.zeros(len(labels)), where=own > 1)
+        means = np.divide(sums, sizes, out=np.full_like(sums, np.inf), where=sizes > 0)
+        means[rows, labels] = np.inf
+        b = means.min(axis=1)
+        s = np.where(own > 1, (b - a) / np.maximum(a, b), 0.0)
+        return float(s.mean())

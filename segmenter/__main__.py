@@ -1,0 +1,3 @@
+from segmenter.cli import app
+
+app(prog_name="segmenter")

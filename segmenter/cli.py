@@ -1,0 +1,256 @@
+"""`segmenter`: generate leads, fit segments, assign new leads, write reports, run the demo."""
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from segmentation.exceptions import SegmenterError
+from segmentation.features import FEATURES
+from segmentation.synthetic import generate_leads
+from segmenter import leads_io
+from segmenter.console import err, out, print_fit, steps
+from segmenter.exceptions import InputFileError
+from segmenter.pipeline import analyze, fit_model, measure_pca_speedup, summary
+from segmenter.report import write_report
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Lead Segmenter: segment sales leads and route each new lead to its segment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+DropInvalid = Annotated[bool, typer.Option("--drop-invalid", help="Skip bad rows (and count them) instead of failing.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same result.")]
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn our errors and file errors into one red line on stderr and exit code 2."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (SegmenterError, OSError) as error:
+            text = (
+                f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.filename else str(error)
+            )
+            err.print(f"[red]error:[/red] {text}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+def _pca(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (number > 0 and math.isfinite(number)) or (number >= 1 and not number.is_integer()):
+        raise typer.BadParameter(f"{value!r}: give a whole component count >= 1 or a variance share in (0, 1)")
+    return number
+
+
+def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
+    table = leads_io.read_leads(path, drop_invalid=drop_invalid)
+    if table.dropped and not quiet:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in table.dropped.most_common())
+        err.print(f"dropped {sum(table.dropped.values())} invalid rows ({reasons})", highlight=False)
+    return table
+
+
+def _config(path: Path | None) -> StrategyConfig:
+    if path is None:
+        return StrategyConfig()
+    return StrategyConfig.from_toml(path.read_text(encoding="utf-8"))
+
+
+def _load_model(path: Path) -> ModelSnapshot:
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such model file")
+    return ModelSnapshot.from_json(path.read_bytes())
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: an empty segment's statistics become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+@app.command()
+@user_errors
+def generate(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the leads (.csv or .jsonl).")],
+    n: Annotated[int, typer.Option("--n", min=1, max=10_000_000, help="How many leads.")] = 5000,
+    seed: Seed = 0,
+) -> None:
+    """Write realistic synthetic leads with five planted segments and a `true_segment` column."""
+    leads = generate_leads(n, random_state=seed)
+    ids = [f"L{i:07d}" for i in range(n)]
+    truth = [leads.segment_names[t] for t in leads.true_segment]
+    leads_io.write_leads(out_file, ids, leads.X, {"true_segment": truth})
+    err.print(f"wrote {n:,} leads to {out_file}", highlight=False)
+
+
+@app.command()
+@user_errors
+def fit(
+    input_file: Annotated[Path, typer.Argument(help="Leads: CSV or JSONL with lead_id and the 12 features.")],
+    model_out: Annotated[Path, typer.Option("--model-out", help="Where to write the model JSON.")],
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Number of segments; chosen if omitted.")] = None,
+    max_k: Annotated[int, typer.Option("--max-k", min=2, max=50, help="Largest K to consider.")] = 10,
+    pca: Annotated[
+        str | None, typer.Option("--pca", help="Reduce before clustering: components (5) or variance (0.92).")
+    ] = None,
+    strategies: Annotated[Path | None, typer.Option("--strategies", help="TOML file of strategies and names.")] = None,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Also write the HTML report here.")] = None,
+    algorithm: Annotated[str, typer.Option("--algorithm", help="auto, kmeans or minibatch.")] = "auto",
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="Model version (default: time in ms).")
+    ] = None,
+    seed: Seed = 0,
+    drop_invalid: DropInvalid = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Choose K, fit the segments, name them, attach strategies and write the model."""
+    pca_value = _pca(pca)
+    config = _config(strategies)
+    table = _read(input_file, drop_invalid, quiet)
+    with steps(quiet) as progress:
+        scan = progress.step("choosing K", total=max_k - 1) if k is None else progress.step(f"fitting K={k}")
+        with scan as bar:
+            model, snapshot = fit_model(
+                table.X,
+                config=config,
+                k=k,
+                max_k=max_k,
+                pca=pca_value,
+                algorithm=algorithm,
+                random_state=seed,
+                version=version,
+                on_k=bar.advance,
+            )
+        with progress.step("comparing with DBSCAN and hierarchical"):
+            analysis = analyze(model, snapshot, table.X, random_state=seed)
+        reduction = None
+        if pca_value is not None:
+            with progress.step("timing the fit with and without PCA"):
+                reduction = measure_pca_speedup(model, table.X)
+        model_out.parent.mkdir(parents=True, exist_ok=True)
+        model_out.write_text(snapshot.model_dump_json(indent=1), encoding="utf-8")
+        report = None
+        if report_dir is not None:
+            with progress.step("writing the report"):
+                report = write_report(report_dir, snapshot, analysis, _scores(snapshot))
+    if as_json:
+        sys.stdout.write(json.dumps(_finite(summary(snapshot, analysis, reduction)), allow_nan=False) + "\n")
+        return
+    if not quiet:
+        print_fit(snapshot, analysis, reduction)
+        out.print(f"model written to {model_out}" + (f"; report at {report}" if report else ""), highlight=False)
+
+
+@app.command()
+@user_errors
+def assign(
+    model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")],
+    input_file: Annotated[Path, typer.Argument(help="Leads to assign (CSV or JSONL).")],
+    out_file: Annotated[Path, typer.Option("--out", help="CSV to write.")],
+    drop_invalid: DropInvalid = False,
+    quiet: Quiet = False,
+) -> None:
+    """Assign each lead to its nearest segment, with distance, confidence and outlier flag."""
+    snapshot = _load_model(model_file)
+    _check_features(snapshot)
+    table = _read(input_file, drop_invalid, quiet)
+    result = snapshot.to_segmenter().assign(table.X)
+    ids = snapshot.segment_ids
+    names = [s.name for s in snapshot.segments]
+    features = snapshot.features
+    leads_io.write_csv(
+        out_file,
+        {
+            "lead_id": table.ids,
+            "segment_id": [ids[i] for i in result.segment],
+            "segment_name": [names[i] for i in result.segment],
+            "distance": [round(float(v), 6) for v in result.distance],
+            "confidence": [round(float(v), 6) for v in result.confidence],
+            "is_outlier": [bool(v) for v in result.is_outlier],
+            "top_features": [";".join(features[j] for j in row) for row in result.top_features],
+        }
+        | table.extra,
+    )
+    if not quiet:
+        err.print(f"assigned {len(table):,} leads to {len(ids)} segments; wrote {out_file}", highlight=False)
+
+
+@app.command()
+@user_errors
+def report(
+    model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")],
+    input_file: Annotated[Path, typer.Argument(help="Leads to describe (CSV or JSONL).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for index.html and the PNGs.")],
+    seed: Seed = 0,
+    drop_invalid: DropInvalid = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write an HTML report with plots: scores per K, PCA scatter, profiles, sizes, DBSCAN."""
+    snapshot = _load_model(model_file)
+    _check_features(snapshot)
+    table = _read(input_file, drop_invalid, quiet)
+    with steps(quiet) as progress, progress.step("analysing and plotting"):
+        analysis = analyze(snapshot.to_segmenter(), snapshot, table.X, random_state=seed)
+        path = write_report(out_dir, snapshot, analysis, _scores(snapshot))
+    out.print(str(path), highlight=False)
+
+
+@app.command()
+@user_errors
+def demo(
+    n: Annotated[int, typer.Option("--n", min=100, max=1_000_000, help="How many leads to generate.")] = 5000,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the leads, model and report go.")] = Path(
+        "demo-output"
+    ),
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Generate leads, choose K, fit, print the segment table and write the report."""
+    leads_file, model_file, report_dir = out_dir / "leads.csv", out_dir / "model.json", out_dir / "report"
+    generate(out_file=leads_file, n=n, seed=seed)
+    fit(input_file=leads_file, model_out=model_file, report_dir=report_dir, seed=seed, quiet=quiet)
+
+
+def _scores(snapshot: ModelSnapshot) -> list[Any]:
+    selection = snapshot.metrics.selection
+    return list(selection.scores) if selection else []
+
+
+def _check_features(snapshot: ModelSnapshot) -> None:
+    if tuple(snapshot.features) != FEATURES:
+        raise InputFileError(f"model features {snapshot.features} differ from this version's {list(FEATURES)}")
+
+
+if __name__ == "__main__":
+    app()

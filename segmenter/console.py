@@ -1,0 +1,123 @@
+"""Rich output for people: progress on stderr, the segment table and the fit summary."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from models.snapshot import ModelSnapshot
+from segmenter.pipeline import Analysis, PcaReduction
+
+__all__ = ["err", "money", "out", "print_fit", "steps"]
+
+out = Console()
+err = Console(stderr=True)
+
+
+def money(value: float) -> str:
+    """$13.8M, $52.5K, $500."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= size:
+            return f"${value / size:,.1f}{suffix}"
+    return f"${value:,.0f}"
+
+
+class Steps:
+    """A progress display of named steps; a step with a total shows a bar."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+
+    @contextmanager
+    def step(self, description: str, total: int | None = None) -> Iterator["StepHandle"]:
+        if self._progress is None:
+            yield StepHandle(None, None)
+            return
+        task = self._progress.add_task(description, total=total)
+        try:
+            yield StepHandle(self._progress, task)
+        finally:
+            self._progress.update(task, completed=total or 1, total=total or 1)
+
+
+class StepHandle:
+    def __init__(self, progress: Progress | None, task: object) -> None:
+        self._progress, self._task = progress, task
+
+    def advance(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)  # type: ignore[arg-type]
+
+
+@contextmanager
+def steps(quiet: bool) -> Iterator[Steps]:
+    """Progress on stderr (stdout stays clean for --json); nothing when quiet."""
+    if quiet:
+        yield Steps(None)
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        yield Steps(progress)
+
+
+def print_fit(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction | None = None) -> None:
+    """The segment table, the impact against one campaign for all, and how K was chosen."""
+    table = Table(title=f"Lead segments (model version {snapshot.version})")
+    for column, justify in (
+        ("id", "right"),
+        ("segment", "left"),
+        ("leads", "right"),
+        ("share", "right"),
+        ("channel", "left"),
+        ("sales resource", "left"),
+        ("close rate", "right"),
+        ("deal size", "right"),
+        ("expected revenue", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for segment, profile, revenue in zip(
+        snapshot.segments, analysis.profiles, analysis.impact.per_segment, strict=True
+    ):
+        s = segment.strategy
+        table.add_row(
+            str(segment.id),
+            segment.name,
+            f"{profile.size:,}",
+            f"{profile.share:.1%}",
+            s.channel,
+            s.sales_resource,
+            f"{s.expected_close_rate:.0%}",
+            money(s.avg_deal_size),
+            money(revenue),
+        )
+    out.print(table)
+    impact = analysis.impact
+    out.print(
+        f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
+        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold]"
+    )
+    selection = snapshot.metrics.selection
+    if selection is not None:
+        sil = ", ".join(f"K={s.k}: {s.silhouette:.3f}" for s in selection.scores)
+        out.print(f"Silhouette per K: {sil}")
+        out.print(f"Chosen K={selection.recommended_k}: {selection.reason}")
+    d, h = analysis.dbscan, analysis.hierarchical
+    out.print(
+        f"DBSCAN (eps {d.eps:.2f}, min_samples {d.min_samples}, {d.sample_size:,} leads): {d.n_clusters} clusters, "
+        f"{d.noise:,} noise points ({d.noise_share:.1%}), ARI with K-Means {d.ari_vs_kmeans:.2f}. "
+        f"Ward hierarchical, K={h.n_clusters} ({h.sample_size:,} leads): ARI with K-Means {h.ari_vs_kmeans:.2f}."
+    )
+    if reduction is not None:
+        out.print(
+            f"PCA: {reduction.components} components keep {reduction.variance_retained:.1%} of the variance; "
+            f"the K-Means fit took {reduction.reduced_fit_seconds:.2f}s against {reduction.full_fit_seconds:.2f}s "
+            f"on all features ({reduction.speedup:.1f}x)."
+        )

@@ -1,0 +1,182 @@
+"""Batch pipeline shared by `fit`, `report` and `demo`: fit, name, price, compare, summarize."""
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
+from segmentation.identity import fingerprint
+from segmentation.impact import Impact, business_impact
+from segmentation.kmeans import fit_kmeans
+from segmentation.naming import name_segments
+from segmentation.profiling import SegmentProfile, profile_segments
+from segmentation.projection import Projection, fit_projection
+from segmentation.segmenter import LeadSegmenter
+
+__all__ = ["Analysis", "PcaReduction", "analyze", "fit_model", "measure_pca_speedup", "summary"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What a model makes of a set of leads: labels, profiles, a 2-D view, comparisons, impact."""
+
+    labels: np.ndarray
+    profiles: tuple[SegmentProfile, ...]
+    plane: np.ndarray
+    plane_projection: Projection
+    dbscan: DensityComparison
+    hierarchical: HierarchicalComparison
+    impact: Impact
+
+
+@dataclass(frozen=True)
+class PcaReduction:
+    """Clustering on PCA-reduced features: components kept, variance retained, measured speed-up."""
+
+    components: int
+    variance_retained: float
+    full_fit_seconds: float
+    reduced_fit_seconds: float
+
+    @property
+    def speedup(self) -> float:
+        return self.full_fit_seconds / self.reduced_fit_seconds if self.reduced_fit_seconds else float("inf")
+
+
+def fit_model(
+    X: np.ndarray,
+    *,
+    config: StrategyConfig,
+    k: int | None = None,
+    max_k: int = 10,
+    pca: float | None = None,
+    algorithm: str = "auto",
+    random_state: int = 0,
+    version: int | None = None,
+    on_k: Callable[[int], None] | None = None,
+) -> tuple[LeadSegmenter, ModelSnapshot]:
+    """Fit, profile and name segments, attach strategies, and build the model artifact."""
+    model = LeadSegmenter(n_clusters=k, max_k=max_k, pca=pca, algorithm=algorithm, random_state=random_state)
+    model.fit(X, on_k=on_k)
+    profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
+    names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]
+    created_at = datetime.now().astimezone()
+    snapshot = ModelSnapshot.from_segmenter(
+        model,
+        names=names,
+        strategies=[config.strategy_for(name) for name in names],
+        profiles=profiles,
+        baseline=config.baseline,
+        version=version or int(created_at.timestamp() * 1000),
+        created_at=created_at,
+        fingerprint=fingerprint(X),
+    )
+    return model, snapshot
+
+
+def analyze(
+    model: LeadSegmenter,
+    snapshot: ModelSnapshot,
+    X: np.ndarray,
+    *,
+    dbscan_eps: float | None = None,
+    random_state: int = 0,
+) -> Analysis:
+    """Assign `X`, profile the segments, project to 2-D, compare with DBSCAN and Ward, price it."""
+    scaled = model.scale(X)
+    Z = model.transform(X)
+    labels = model.predict(X)
+    k = len(snapshot.segments)
+    profiles = profile_segments(X, scaled, labels, k)
+    plane_projection = fit_projection(scaled, 2)
+    sizes = [p.size for p in profiles]
+    impact = business_impact(
+        sizes,
+        [s.strategy.expected_close_rate for s in snapshot.segments],
+        [s.strategy.avg_deal_size for s in snapshot.segments],
+        baseline_conversion=snapshot.baseline.conversion_rate,
+        baseline_deal_size=snapshot.baseline.avg_deal_size,
+    )
+    return Analysis(
+        labels=labels,
+        profiles=profiles,
+        plane=plane_projection.transform(scaled),
+        plane_projection=plane_projection,
+        dbscan=compare_dbscan(Z, labels, eps=dbscan_eps, random_state=random_state),
+        hierarchical=compare_hierarchical(Z, labels, k, random_state=random_state),
+        impact=impact,
+    )
+
+
+def measure_pca_speedup(model: LeadSegmenter, X: np.ndarray) -> PcaReduction:
+    """Time the same K-Means fit on all scaled features and on the PCA-reduced ones."""
+    if model.projection_ is None:
+        raise ValueError("the model was fitted without PCA")
+    scaled = model.scale(X)
+    reduced = model.transform(X)
+    seconds = []
+    for data in (scaled, reduced):
+        start = time.perf_counter()
+        fit_kmeans(data, model.n_clusters_, random_state=model.random_state, algorithm=model.algorithm_)
+        seconds.append(time.perf_counter() - start)
+    return PcaReduction(len(model.projection_.components), model.projection_.variance_retained, *seconds)
+
+
+def summary(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction | None = None) -> dict[str, Any]:
+    """The `fit --json` object (see README, "fit --json")."""
+    selection = snapshot.metrics.selection
+    dbscan = analysis.dbscan
+    pca: dict[str, Any] = {
+        "variance_explained": analysis.plane_projection.explained_variance_ratio.tolist(),
+        "reduction": None,
+    }
+    if reduction is not None:
+        pca["reduction"] = asdict(reduction) | {"speedup": reduction.speedup}
+    return {
+        "recommended_k": selection.recommended_k if selection else None,
+        "reason": selection.reason if selection else "K given by --k",
+        "scores": [s.model_dump(exclude={"inertia", "jump"}) | {"jump": s.jump} for s in selection.scores]
+        if selection
+        else [],
+        "k": len(snapshot.segments),
+        "model_version": snapshot.version,
+        "segments": [
+            {
+                "id": segment.id,
+                "name": segment.name,
+                "size": profile.size,
+                "share": profile.share,
+                "profile": {
+                    feature: {"mean": profile.mean[j], "median": profile.median[j], "z": profile.z[j]}
+                    for j, feature in enumerate(snapshot.features)
+                },
+                "strategy": segment.strategy.model_dump(),
+                "expected_revenue": revenue,
+            }
+            for segment, profile, revenue in zip(
+                snapshot.segments, analysis.profiles, analysis.impact.per_segment, strict=True
+            )
+        ],
+        "dbscan": {
+            "eps": dbscan.eps,
+            "min_samples": dbscan.min_samples,
+            "n_clusters": dbscan.n_clusters,
+            "noise": dbscan.noise,
+            "noise_share": dbscan.noise_share,
+            "ari_vs_kmeans": dbscan.ari_vs_kmeans,
+            "sample_size": dbscan.sample_size,
+        },
+        "hierarchical": asdict(analysis.hierarchical),
+        "pca": pca,
+        "impact": {
+            "baseline_revenue": analysis.impact.baseline_revenue,
+            "segmented_revenue": analysis.impact.segmented_revenue,
+            "lift_pct": analysis.impact.lift_pct,
+        },
+    }

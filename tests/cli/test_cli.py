@@ -1,0 +1,211 @@
+"""The `segmenter` command line as a user drives it: files in, files and tables out, clear errors."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models.snapshot import ModelSnapshot
+from segmenter.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def leads_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("leads") / "leads.csv"
+    assert run("generate", "--n", "2000", "--seed", "3", "--out", path)[0] == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(leads_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    model = tmp_path_factory.mktemp("model") / "model.json"
+    code, stdout, _ = run("fit", leads_csv, "--model-out", model, "--json", "--seed", "0")
+    assert code == 0
+    return model, json.loads(stdout)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_generate_is_deterministic_and_complete(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.jsonl"
+    assert run("generate", "--n", "300", "--seed", "9", "--out", a)[0] == 0
+    assert run("generate", "--n", "300", "--seed", "9", "--out", b)[0] == 0
+    csv_rows = rows(a)
+    json_rows = [json.loads(line) for line in b.read_text().splitlines()]
+    assert len(csv_rows) == len(json_rows) == 300
+    assert csv_rows[0]["lead_id"] == json_rows[0]["lead_id"] == "L0000000"
+    assert float(csv_rows[5]["revenue_potential"]) == json_rows[5]["revenue_potential"]
+    assert {r["true_segment"] for r in csv_rows} == {
+        "High-Value Enterprise",
+        "SMB Quick Closers",
+        "Tire Kickers",
+        "Mid-Market Nurture",
+        "Churn Risk",
+    }
+
+
+def test_fit_json_follows_the_contract(fitted: tuple[Path, dict[str, object]]) -> None:
+    model, summary = fitted
+    assert summary["recommended_k"] == summary["k"] == 5
+    assert "silhouette alone would pick K=2" in str(summary["reason"])
+    scores = summary["scores"]
+    assert isinstance(scores, list) and [s["k"] for s in scores] == list(range(2, 11))
+    assert set(scores[0]) >= {"silhouette", "calinski_harabasz", "davies_bouldin", "stability", "min_share"}
+    segments = summary["segments"]
+    assert isinstance(segments, list)
+    assert {s["name"] for s in segments} == {
+        "High-Value Enterprise",
+        "SMB Quick Closers",
+        "Tire Kickers",
+        "Mid-Market Nurture",
+        "Churn Risk",
+    }
+    assert sum(s["size"] for s in segments) == 2000
+    assert set(summary["dbscan"]) >= {"eps", "n_clusters", "noise"}  # type: ignore[arg-type]
+    impact = summary["impact"]
+    assert isinstance(impact, dict) and impact["baseline_revenue"] == pytest.approx(2000 * 0.23 * 12_000)
+    assert ModelSnapshot.from_json(model.read_bytes()).version == summary["model_version"]
+
+
+def test_assign_routes_leads_and_carries_columns(leads_csv: Path, fitted: tuple[Path, object], tmp_path: Path) -> None:
+    out = tmp_path / "assigned.csv"
+    code, _, _ = run("assign", fitted[0], leads_csv, "--out", out, "--quiet")
+    assert code == 0
+    assigned = rows(out)
+    assert len(assigned) == 2000
+    assert list(assigned[0])[:7] == [
+        "lead_id",
+        "segment_id",
+        "segment_name",
+        "distance",
+        "confidence",
+        "is_outlier",
+        "top_features",
+    ]
+    agree = sum(r["segment_name"] == r["true_segment"] for r in assigned) / len(assigned)
+    assert agree > 0.9
+    assert all(0 <= float(r["confidence"]) <= 1 for r in assigned)
+
+
+def test_fit_with_fixed_k_and_pca_reports_the_reduction(leads_csv: Path, tmp_path: Path) -> None:
+    code, stdout, _ = run("fit", leads_csv, "--model-out", tmp_path / "m.json", "--k", "4", "--pca", "0.9", "--json")
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["k"] == 4 and summary["recommended_k"] is None and summary["scores"] == []
+    reduction = summary["pca"]["reduction"]
+    assert 0.9 <= reduction["variance_retained"] <= 1 and reduction["components"] < 12
+    assert reduction["speedup"] > 0
+
+
+def test_strategies_file_renames_and_reprices(leads_csv: Path, tmp_path: Path) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(
+        '[names]\n0 = "Core Accounts"\n[strategies."Core Accounts"]\nchannel = "Field"\nmessage = "Hi"\n'
+        'sales_resource = "AE"\nexpected_close_rate = "50%"\navg_deal_size = "$1,000"\n'
+    )
+    code, stdout, _ = run(
+        "fit", leads_csv, "--model-out", tmp_path / "m.json", "--k", "5", "--strategies", config, "--json"
+    )
+    assert code == 0
+    first = json.loads(stdout)["segments"][0]
+    assert first["name"] == "Core Accounts"
+    assert first["strategy"]["expected_close_rate"] == 0.5 and first["strategy"]["avg_deal_size"] == 1000
+    assert first["expected_revenue"] == pytest.approx(first["size"] * 0.5 * 1000)
+
+
+def test_demo_prints_the_segment_table_and_writes_the_report(tmp_path: Path) -> None:
+    code, stdout, _ = run("demo", "--n", "1500", "--out-dir", tmp_path, "--quiet")
+    assert code == 0
+    assert "Lead segments" in stdout and "Tire Kickers" in stdout and "one campaign for all" in stdout
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert ModelSnapshot.from_json((tmp_path / "model.json").read_bytes()).metrics.n_leads == 1500
+
+
+def test_report_writes_html(leads_csv: Path, fitted: tuple[Path, object], tmp_path: Path) -> None:
+    code, stdout, _ = run("report", fitted[0], leads_csv, "--out", tmp_path / "r", "--quiet")
+    assert code == 0
+    assert stdout.strip() == str(tmp_path / "r" / "index.html")
+    assert "Tire Kickers" in (tmp_path / "r" / "index.html").read_text()
+
+
+def write_bad(tmp_path: Path, leads_csv: Path, line: int, column: str, value: str) -> Path:
+    data = rows(leads_csv)[:50]
+    data[line - 2][column] = value
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(data[0]))
+        writer.writeheader()
+        writer.writerows(data)
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("company_size", "abc", "line 7: column company_size: not a number: company_size is 'abc'"),
+        ("email_open_rate", "1.5", "line 7: email_open_rate must be a rate 0-1 in [0, 1], got 1.5"),
+        ("pages_viewed", "-3", "line 7: pages_viewed must be a count in [0, 1e+08], got -3"),
+        ("engagement_score", "nan", "line 7: column engagement_score: not finite"),
+        ("decision_maker_level", "2.5", "line 7: decision_maker_level must be a whole level 1-5, got 2.5"),
+        ("revenue_potential", "", "line 7: column revenue_potential: missing value"),
+    ],
+)
+def test_bad_values_name_line_and_column(
+    leads_csv: Path, tmp_path: Path, column: str, value: str, message: str
+) -> None:
+    bad = write_bad(tmp_path, leads_csv, 7, column, value)
+    code, stdout, stderr = run("fit", bad, "--model-out", tmp_path / "m.json", "--k", "2")
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr + stdout
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_drop_invalid_counts_dropped_rows(leads_csv: Path, tmp_path: Path) -> None:
+    bad = write_bad(tmp_path, leads_csv, 7, "email_open_rate", "7")
+    out = tmp_path / "a.csv"
+    code, _, stderr = run("fit", bad, "--model-out", tmp_path / "m.json", "--k", "2", "--drop-invalid", "--quiet")
+    assert code == 0
+    code, _, stderr = run("assign", tmp_path / "m.json", bad, "--out", out, "--drop-invalid")
+    assert code == 0
+    assert "dropped 1 invalid rows (1 email_open_rate out of range)" in stderr
+    assert len(rows(out)) == 49
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "missing.csv", "--model-out", "m.json"], "missing.csv: no such file"),
+        (["fit", "{tmp}/leads.txt", "--model-out", "m.json"], "unsupported format .txt"),
+        (["fit", "{tmp}/nocol.csv", "--model-out", "m.json"], "missing column(s): company_size"),
+        (["assign", "{tmp}/broken.json", "{leads}", "--out", "x.csv"], "not a valid model file"),
+        (["fit", "{leads}", "--model-out", "m.json", "--strategies", "{tmp}/bad.toml"], "strategies file"),
+    ],
+)
+def test_user_errors_are_one_line(leads_csv: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "leads.txt").write_text("x")
+    (tmp_path / "nocol.csv").write_text(leads_csv.read_text().replace("company_size", "size", 1))
+    (tmp_path / "broken.json").write_text('{"schema_version": 1, "segments": []}')
+    (tmp_path / "bad.toml").write_text("[strategies.X]\nchannel = 3\n")
+    code, stdout, stderr = run(*[a.format(tmp=tmp_path, leads=leads_csv) for a in args])
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr + stdout
+
+
+def test_bad_pca_option_is_rejected(leads_csv: Path, tmp_path: Path) -> None:
+    code, _, stderr = run("fit", leads_csv, "--model-out", tmp_path / "m.json", "--pca", "1.5")
+    assert code == 2
+    assert "variance share in (0, 1)" in stderr
