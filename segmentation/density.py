@@ -7,6 +7,8 @@ from sklearn.cluster import DBSCAN, AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
+from segmentation.exceptions import InvalidParameterError
+
 __all__ = ["DensityComparison", "HierarchicalComparison", "compare_dbscan", "compare_hierarchical", "knee_eps"]
 
 
@@ -79,7 +81,7 @@ def compare_dbscan(
     if eps is None:
         eps = knee_eps(sample, min_samples)
     if eps <= 0:
-        raise ValueError(f"DBSCAN eps must be positive, got {eps}")
+        raise InvalidParameterError(f"DBSCAN eps must be positive, got {eps}")
     labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(sample)
     noise = int((labels == -1).sum())
     return DensityComparison(

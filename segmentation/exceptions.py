@@ -1,6 +1,6 @@
 """Errors raised by the segmentation core; every error of the project derives from `SegmenterError`."""
 
-__all__ = ["InvalidLeadsError", "NotFittedError", "SegmenterError"]
+__all__ = ["InvalidLeadsError", "InvalidParameterError", "NotFittedError", "SegmenterError"]
 
 
 class SegmenterError(Exception):
@@ -13,3 +13,7 @@ class NotFittedError(SegmenterError, ValueError):
 
 class InvalidLeadsError(SegmenterError, ValueError):
     """Lead data breaks a feature's bounds or shape."""
+
+
+class InvalidParameterError(SegmenterError, ValueError):
+    """A parameter is out of its allowed range for the data at hand."""

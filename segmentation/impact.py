@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from segmentation.exceptions import InvalidParameterError
+
 __all__ = ["BASELINE_CONVERSION", "BASELINE_DEAL_SIZE", "Impact", "business_impact"]
 
 # The tutorial's one-size-fits-all campaign.
@@ -36,7 +38,7 @@ def business_impact(
         (51000.0, 552000.0)
     """
     if not len(sizes) == len(close_rates) == len(deal_sizes):
-        raise ValueError("sizes, close_rates and deal_sizes must have one entry per segment")
+        raise InvalidParameterError("sizes, close_rates and deal_sizes must have one entry per segment")
     per_segment = tuple(float(n * r * d) for n, r, d in zip(sizes, close_rates, deal_sizes, strict=True))
     baseline = float(sum(sizes) * baseline_conversion * baseline_deal_size)
     segmented = sum(per_segment)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
+from segmentation.exceptions import InvalidParameterError
 from segmentation.identity import canonical_order
 
 __all__ = ["MINIBATCH_ABOVE", "KMeansFit", "fit_kmeans", "squared_distances"]
@@ -36,9 +37,9 @@ def fit_kmeans(Z: np.ndarray, k: int, *, random_state: int = 0, algorithm: str =
         ([1, 1, 0, 0, 0], 'kmeans')
     """
     if not 1 <= k <= len(Z):
-        raise ValueError(f"k must be between 1 and the number of leads ({len(Z)}), got {k}")
+        raise InvalidParameterError(f"k must be between 1 and the number of leads ({len(Z)}), got {k}")
     if algorithm not in ("auto", "kmeans", "minibatch"):
-        raise ValueError(f"algorithm must be auto, kmeans or minibatch, got {algorithm!r}")
+        raise InvalidParameterError(f"algorithm must be auto, kmeans or minibatch, got {algorithm!r}")
     if algorithm == "auto":
         algorithm = "minibatch" if len(Z) > MINIBATCH_ABOVE else "kmeans"
     estimator: KMeans | MiniBatchKMeans

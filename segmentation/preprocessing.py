@@ -5,7 +5,7 @@ from typing import Self
 
 import numpy as np
 
-from segmentation.exceptions import NotFittedError
+from segmentation.exceptions import InvalidParameterError, NotFittedError
 from segmentation.features import FEATURES, HEAVY_TAILED
 
 __all__ = ["LeadScaler"]
@@ -29,7 +29,7 @@ class LeadScaler:
     def fit(self, X: np.ndarray) -> Self:
         unknown = set(self.log_features) - set(self.features)
         if unknown:
-            raise ValueError(f"log_features not among the features: {sorted(unknown)}")
+            raise InvalidParameterError(f"log_features not among the features: {sorted(unknown)}")
         self.log_mask_ = np.array([name in self.log_features for name in self.features])
         logged = self._log(X)
         self.mean_ = logged.mean(axis=0)

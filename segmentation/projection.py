@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
+from segmentation.exceptions import InvalidParameterError
+
 __all__ = ["Projection", "fit_projection"]
 
 
@@ -40,9 +42,13 @@ def fit_projection(Z: np.ndarray, n_components: float) -> Projection:
     """
     if n_components >= 1:
         if n_components != int(n_components) or n_components > Z.shape[1]:
-            raise ValueError(f"PCA components must be a whole number up to {Z.shape[1]}, got {n_components:g}")
+            raise InvalidParameterError(
+                f"PCA components must be a whole number up to {Z.shape[1]}, got {n_components:g}"
+            )
         n_components = int(n_components)
     elif n_components <= 0:
-        raise ValueError(f"PCA takes a component count >= 1 or a variance share in (0, 1), got {n_components:g}")
+        raise InvalidParameterError(
+            f"PCA takes a component count >= 1 or a variance share in (0, 1), got {n_components:g}"
+        )
     pca = PCA(n_components=n_components, svd_solver="full").fit(Z)
     return Projection(pca.components_, pca.mean_, pca.explained_variance_ratio_)

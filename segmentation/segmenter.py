@@ -6,7 +6,7 @@ from typing import Self
 
 import numpy as np
 
-from segmentation.exceptions import NotFittedError
+from segmentation.exceptions import InvalidLeadsError, NotFittedError
 from segmentation.features import FEATURES, HEAVY_TAILED, check_matrix
 from segmentation.kmeans import fit_kmeans, squared_distances
 from segmentation.preprocessing import LeadScaler
@@ -72,6 +72,8 @@ class LeadSegmenter:
         self.selection_: KSelection | None = None
         k = self.n_clusters
         if k is None:
+            if len(Z) < 3:
+                raise InvalidLeadsError(f"choosing K needs at least 3 leads, got {len(Z)}")
             self.selection_ = find_optimal_clusters(
                 Z, max_k=min(self.max_k, len(Z) - 1), random_state=self.random_state, on_k=on_k
             )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
+from segmentation.exceptions import InvalidParameterError
 from segmentation.kmeans import fit_kmeans, squared_distances
 from segmentation.silhouette import SilhouetteScorer
 
@@ -73,9 +74,9 @@ def find_optimal_clusters(
     """
     n = len(Z)
     if not 2 <= min_k <= max_k:
-        raise ValueError(f"need 2 <= min_k <= max_k, got min_k={min_k}, max_k={max_k}")
+        raise InvalidParameterError(f"need 2 <= min_k <= max_k, got min_k={min_k}, max_k={max_k}")
     if max_k >= n:
-        raise ValueError(f"max_k={max_k} needs more than {max_k} leads, got {n}")
+        raise InvalidParameterError(f"max_k={max_k} needs more than {max_k} leads, got {n}")
     rng = np.random.default_rng(random_state)
     sample = Z[rng.permutation(n)[:scan_size]]
     m, p = sample.shape

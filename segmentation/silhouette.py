@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from segmentation.exceptions import InvalidParameterError
+
 __all__ = ["SilhouetteScorer"]
 
 
@@ -33,7 +35,7 @@ class SilhouetteScorer:
         """Mean silhouette of the labeling; 0 for points alone in their cluster."""
         k = int(labels.max()) + 1
         if k < 2:
-            raise ValueError("silhouette needs at least 2 clusters")
+            raise InvalidParameterError("silhouette needs at least 2 clusters")
         onehot = np.zeros((len(labels), k), dtype=np.float32)
         onehot[np.arange(len(labels)), labels] = 1
         sums = (self._distances @ onehot).astype(np.float64)

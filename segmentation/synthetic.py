@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segmentation.exceptions import InvalidParameterError
 from segmentation.features import FEATURES
 
 __all__ = ["PLANTED_SEGMENTS", "SyntheticLeads", "generate_leads"]
@@ -133,7 +134,7 @@ def generate_leads(n: int, *, random_state: int = 0) -> SyntheticLeads:
         True
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise InvalidParameterError(f"n must be at least 1, got {n}")
     rng = np.random.default_rng(random_state)
     shares = np.array([p.share for p in PLANTED_SEGMENTS])
     truth = rng.choice(len(PLANTED_SEGMENTS), size=n, p=shares / shares.sum())

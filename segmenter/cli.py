@@ -4,11 +4,13 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from rich.markup import escape
 
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -17,7 +19,7 @@ from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.console import err, out, print_fit, steps
-from segmenter.exceptions import InputFileError
+from segmenter.exceptions import InputFileError, OptionError
 from segmenter.pipeline import analyze, fit_model, measure_pca_speedup, summary
 from segmenter.report import write_report
 
@@ -32,6 +34,13 @@ app = typer.Typer(
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class Algorithm(StrEnum):
+    auto = "auto"
+    kmeans = "kmeans"
+    minibatch = "minibatch"
+
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 DropInvalid = Annotated[bool, typer.Option("--drop-invalid", help="Skip bad rows (and count them) instead of failing.")]
@@ -49,7 +58,7 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             text = (
                 f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.filename else str(error)
             )
-            err.print(f"[red]error:[/red] {text}", highlight=False, markup=True)
+            err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return run
@@ -63,7 +72,7 @@ def _pca(value: str | None) -> float | None:
     except ValueError:
         number = math.nan
     if not (number > 0 and math.isfinite(number)) or (number >= 1 and not number.is_integer()):
-        raise typer.BadParameter(f"{value!r}: give a whole component count >= 1 or a variance share in (0, 1)")
+        raise OptionError(f"--pca {value}: give a whole component count >= 1 or a variance share in (0, 1)")
     return number
 
 
@@ -125,7 +134,9 @@ def fit(
     ] = None,
     strategies: Annotated[Path | None, typer.Option("--strategies", help="TOML file of strategies and names.")] = None,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Also write the HTML report here.")] = None,
-    algorithm: Annotated[str, typer.Option("--algorithm", help="auto, kmeans or minibatch.")] = "auto",
+    algorithm: Annotated[
+        Algorithm, typer.Option("--algorithm", help="K-Means, mini-batch, or auto (mini-batch above 50,000 leads).")
+    ] = Algorithm.auto,
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="Model version (default: time in ms).")
     ] = None,
@@ -167,9 +178,8 @@ def fit(
     if as_json:
         sys.stdout.write(json.dumps(_finite(summary(snapshot, analysis, reduction)), allow_nan=False) + "\n")
         return
-    if not quiet:
-        print_fit(snapshot, analysis, reduction)
-        out.print(f"model written to {model_out}" + (f"; report at {report}" if report else ""), highlight=False)
+    print_fit(snapshot, analysis, reduction)
+    out.print(f"model written to {model_out}" + (f"; report at {report}" if report else ""), highlight=False)
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """Rich output for people: progress on stderr, the segment table and the fit summary."""
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,7 +13,8 @@ from segmenter.pipeline import Analysis, PcaReduction
 
 __all__ = ["err", "money", "out", "print_fit", "steps"]
 
-out = Console()
+# Off a terminal rich would wrap at 80 columns; the segment table needs more.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 

@@ -33,9 +33,11 @@ class LeadTable:
 
 
 class _BadRow(Exception):
-    def __init__(self, column: str, reason: str) -> None:
-        super().__init__(f"column {column}: {reason}")
-        self.column, self.reason = column, reason
+    """A row that cannot be read: `kind` names the problem for the dropped-rows count."""
+
+    def __init__(self, column: str, kind: str, value: object) -> None:
+        super().__init__(f"column {column}: {kind} ({value!r})")
+        self.kind = kind
 
 
 def read_leads(path: Path, *, drop_invalid: bool = False) -> LeadTable:
@@ -66,7 +68,7 @@ def read_leads(path: Path, *, drop_invalid: bool = False) -> LeadTable:
             except _BadRow as bad:
                 if not drop_invalid:
                     raise InputFileError(f"{path}: line {line}: {bad}") from None
-                dropped[bad.reason.split(":")[0]] += 1
+                dropped[bad.kind] += 1
                 continue
             seen[lead_id] = line
             ids.append(lead_id)
@@ -131,24 +133,24 @@ def _check_header(path: Path, columns: Sequence[str]) -> None:
 def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tuple[str, list[float]]:
     lead_id = record.get(ID_COLUMN)
     if lead_id is None or not str(lead_id).strip():
-        raise _BadRow(ID_COLUMN, "missing lead_id")
+        raise _BadRow(ID_COLUMN, "missing lead_id", lead_id)
     lead_id = str(lead_id).strip()
     if lead_id in seen:
-        raise _BadRow(ID_COLUMN, f"duplicate lead_id: {lead_id!r} first seen on line {seen[lead_id]}")
+        raise _BadRow(ID_COLUMN, f"duplicate lead_id, first on line {seen[lead_id]}", lead_id)
     return lead_id, [_number(name, record.get(name)) for name in FEATURES]
 
 
 def _number(column: str, value: Any) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise _BadRow(column, f"missing value: {column} is empty")
+        raise _BadRow(column, "missing value", value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise _BadRow(column, f"not a number: {column} is {value!r}")
+        raise _BadRow(column, "not a number", value)
     try:
         number = float(value)
     except ValueError:
-        raise _BadRow(column, f"not a number: {column} is {value!r}") from None
+        raise _BadRow(column, "not a number", value) from None
     if not math.isfinite(number):
-        raise _BadRow(column, f"not finite: {column} is {value!r}")
+        raise _BadRow(column, "not finite", value)
     return number
 
 

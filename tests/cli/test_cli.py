@@ -154,12 +154,12 @@ def write_bad(tmp_path: Path, leads_csv: Path, line: int, column: str, value: st
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("company_size", "abc", "line 7: column company_size: not a number: company_size is 'abc'"),
+        ("company_size", "abc", "line 7: column company_size: not a number ('abc')"),
         ("email_open_rate", "1.5", "line 7: email_open_rate must be a rate 0-1 in [0, 1], got 1.5"),
         ("pages_viewed", "-3", "line 7: pages_viewed must be a count in [0, 1e+08], got -3"),
-        ("engagement_score", "nan", "line 7: column engagement_score: not finite"),
+        ("engagement_score", "nan", "line 7: column engagement_score: not finite ('nan')"),
         ("decision_maker_level", "2.5", "line 7: decision_maker_level must be a whole level 1-5, got 2.5"),
-        ("revenue_potential", "", "line 7: column revenue_potential: missing value"),
+        ("revenue_potential", "", "line 7: column revenue_potential: missing value ('')"),
     ],
 )
 def test_bad_values_name_line_and_column(
