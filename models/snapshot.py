@@ -105,14 +105,19 @@ class ModelSnapshot(BaseModel):
         p = len(self.features)
         if len(self.scaler_mean) != p or len(self.scaler_scale) != p:
             raise ValueError(f"scaler needs {p} values per feature list")
+        if any(scale <= 0 for scale in self.scaler_scale):
+            raise ValueError("scaler_scale values must be positive")
         if not set(self.log_features) <= set(self.features):
             raise ValueError("log_features must be among features")
         dims = len(self.pca.components) if self.pca else p
-        if self.pca and any(len(row) != p for row in self.pca.components):
-            raise ValueError(f"PCA components need {p} values each")
+        if self.pca and (any(len(row) != p for row in self.pca.components) or len(self.pca.mean) != p):
+            raise ValueError(f"PCA components and mean need {p} values each")
+        quantiles = {_q(q) for q in DISTANCE_QUANTILES}
         for segment in self.segments:
             if len(segment.centroid) != dims or len(segment.feature_centroid) != p:
                 raise ValueError(f"segment {segment.id}: centroid needs {dims} values, feature_centroid {p}")
+            if set(segment.distance_quantiles) != quantiles:
+                raise ValueError(f"segment {segment.id}: distance_quantiles needs exactly {sorted(quantiles)}")
         ids = [s.id for s in self.segments]
         if len(set(ids)) != len(ids):
             raise ValueError("segment ids must be distinct")

@@ -1,3 +1,3 @@
-from segmenter.cli import app
+from segmenter.main import app
 
 app(prog_name="segmenter")

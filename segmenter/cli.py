@@ -3,65 +3,29 @@
 import json
 import math
 import sys
-from collections.abc import Callable
 from enum import StrEnum
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
-from segmentation.exceptions import SegmenterError
-from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
+from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
 from segmenter.console import err, out, print_fit, steps
-from segmenter.exceptions import InputFileError, OptionError
+from segmenter.exceptions import OptionError
 from segmenter.pipeline import analyze, fit_model, measure_pca_speedup, summary
 from segmenter.report import write_report
 
-__all__ = ["app"]
-
-app = typer.Typer(
-    help="Lead Segmenter: segment sales leads and route each new lead to its segment.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-P = ParamSpec("P")
-R = TypeVar("R")
+__all__ = ["assign", "demo", "fit", "generate", "report"]
 
 
 class Algorithm(StrEnum):
     auto = "auto"
     kmeans = "kmeans"
     minibatch = "minibatch"
-
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
-DropInvalid = Annotated[bool, typer.Option("--drop-invalid", help="Skip bad rows (and count them) instead of failing.")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same result.")]
-
-
-def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn our errors and file errors into one red line on stderr and exit code 2."""
-
-    @wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (SegmenterError, OSError) as error:
-            text = (
-                f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.filename else str(error)
-            )
-            err.print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return run
 
 
 def _pca(value: str | None) -> float | None:
@@ -88,12 +52,6 @@ def _config(path: Path | None) -> StrategyConfig:
     if path is None:
         return StrategyConfig()
     return StrategyConfig.from_toml(path.read_text(encoding="utf-8"))
-
-
-def _load_model(path: Path) -> ModelSnapshot:
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such model file")
-    return ModelSnapshot.from_json(path.read_bytes())
 
 
 def _finite(value: Any) -> Any:
@@ -192,8 +150,7 @@ def assign(
     quiet: Quiet = False,
 ) -> None:
     """Assign each lead to its nearest segment, with distance, confidence and outlier flag."""
-    snapshot = _load_model(model_file)
-    _check_features(snapshot)
+    snapshot = leads_io.read_model(model_file)
     table = _read(input_file, drop_invalid, quiet)
     result = snapshot.to_segmenter().assign(table.X)
     ids = snapshot.segment_ids
@@ -227,8 +184,7 @@ def report(
     quiet: Quiet = False,
 ) -> None:
     """Write an HTML report with plots: scores per K, PCA scatter, profiles, sizes, DBSCAN."""
-    snapshot = _load_model(model_file)
-    _check_features(snapshot)
+    snapshot = leads_io.read_model(model_file)
     table = _read(input_file, drop_invalid, quiet)
     with steps(quiet) as progress, progress.step("analysing and plotting"):
         analysis = analyze(snapshot.to_segmenter(), snapshot, table.X, random_state=seed)
@@ -255,12 +211,3 @@ def demo(
 def _scores(snapshot: ModelSnapshot) -> list[Any]:
     selection = snapshot.metrics.selection
     return list(selection.scores) if selection else []
-
-
-def _check_features(snapshot: ModelSnapshot) -> None:
-    if tuple(snapshot.features) != FEATURES:
-        raise InputFileError(f"model features {snapshot.features} differ from this version's {list(FEATURES)}")
-
-
-if __name__ == "__main__":
-    app()

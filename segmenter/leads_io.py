@@ -1,4 +1,4 @@
-"""Read leads from CSV or JSONL with row-and-column errors; write leads and assignments as CSV."""
+"""Files: leads from CSV or JSONL with row-and-column errors, model files, CSV output."""
 
 import csv
 import json
@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES, find_violations
 from segmenter.exceptions import InputFileError
 
-__all__ = ["LeadTable", "read_leads", "write_csv", "write_leads"]
+__all__ = ["LeadTable", "read_leads", "read_model", "write_csv", "write_leads"]
 
 ID_COLUMN = "lead_id"
 
@@ -188,3 +189,13 @@ def write_leads(path: Path, ids: Sequence[str], X: np.ndarray, extra: Mapping[st
 
 def _compact(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
+
+
+def read_model(path: Path) -> ModelSnapshot:
+    """A model file written by `segmenter fit`, for the features this version knows."""
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such model file")
+    snapshot = ModelSnapshot.from_json(path.read_bytes())
+    if tuple(snapshot.features) != FEATURES:
+        raise InputFileError(f"{path}: model features {snapshot.features} differ from this version's {list(FEATURES)}")
+    return snapshot

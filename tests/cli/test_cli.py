@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models.snapshot import ModelSnapshot
-from segmenter.cli import app
+from segmenter.main import app
 
 runner = CliRunner()
 

@@ -1,0 +1,74 @@
+"""Events on the wire: `LeadEvent` in, `SegmentAssigned` out, `DeadLetter` headers for bad input."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.strategies import Strategy
+from segmentation.features import BOUNDS
+
+__all__ = ["DeadLetter", "LeadEvent", "SegmentAssigned"]
+
+
+def _feature(name: str) -> Any:
+    bound = BOUNDS[name]
+    return Field(ge=bound.low, le=bound.high, description=f"{name}: {bound.kind}")
+
+
+class LeadEvent(BaseModel):
+    """A lead as CRM or web tracking sends it. Unknown fields are ignored; values are bounded."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False, str_max_length=256)
+
+    lead_id: str = Field(min_length=1, max_length=128)
+    occurred_at: datetime | None = None
+    engagement_score: float = _feature("engagement_score")
+    company_size: float = _feature("company_size")
+    website_traffic: float = _feature("website_traffic")
+    email_open_rate: float = _feature("email_open_rate")
+    linkedin_connections: float = _feature("linkedin_connections")
+    pricing_page_visits: float = _feature("pricing_page_visits")
+    time_on_site: float = _feature("time_on_site")
+    pages_viewed: float = _feature("pages_viewed")
+    revenue_potential: float = _feature("revenue_potential")
+    location_fit: float = _feature("location_fit")
+    industry_fit: float = _feature("industry_fit")
+    decision_maker_level: int = _feature("decision_maker_level")
+
+
+class SegmentAssigned(BaseModel):
+    """The segment a lead was routed to, why, and what to do with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="Deterministic per input message and model version: de-duplicate on it")
+    lead_id: str
+    segment_id: int
+    segment_name: str
+    strategy: Strategy
+    model_version: int
+    distance: float
+    confidence: float = Field(ge=0, le=1)
+    top_features: list[str]
+    is_outlier: bool
+    previous_segment_id: int | None
+    occurred_at: datetime | None
+    assigned_at: datetime
+
+
+class DeadLetter(BaseModel):
+    """Headers of a `leads-dlq` message; its value is the original bytes, unchanged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    error_class: str = Field(description="not_utf8, not_json, invalid, oversize")
+    reason: str = Field(max_length=1000)
+    model_version: int | None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers, each value UTF-8 text."""
+        return [(key, str(value).encode()) for key, value in self.model_dump().items() if value is not None]

@@ -1,0 +1,78 @@
+"""The one settings object, read from `SEGMENTER_*` environment variables at the edge."""
+
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where the services are, what the topics are called, and how the worker batches.
+
+    Built once by the CLI and passed down; nothing else reads the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEGMENTER_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field(default="localhost:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://localhost:6379/0"),
+        description="redis:// or rediss:// URL, user and password included",
+    )
+    app_id: str = Field(default="lead-segmenter", description="Faust app id and consumer group")
+    partitions: int = Field(default=2, ge=1, le=1024, description="Partitions of every topic the worker creates")
+    replication_factor: int = Field(default=1, ge=1, le=16, description="Replication factor of created topics")
+    leads_topic: str = Field(default="leads", description="Lead events in")
+    segments_topic: str = Field(default="lead-segments", description="SegmentAssigned events out")
+    dlq_topic: str = Field(default="leads-dlq", description="Invalid lead events, with the reason in headers")
+    control_topic: str = Field(default="segmenter-control", description="Operator commands")
+    models_topic: str = Field(default="segmenter-models", description="Model version announcements")
+    transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
+    batch_size: int = Field(default=1000, ge=1, le=100_000, description="Most leads assigned in one batch")
+    batch_max_latency_ms: float = Field(default=50, gt=0, le=60_000, description="Longest wait to fill a batch")
+    max_event_bytes: int = Field(
+        default=65_536, ge=256, le=10_485_760, description="Larger lead events are dead-lettered"
+    )
+    kafka_session_timeout_seconds: float = Field(
+        default=10, ge=1, le=300, description="Consumer group session timeout; a dead worker's partitions move after it"
+    )
+    model_poll_seconds: float = Field(default=5, gt=0, le=3600, description="How often the model pointer is polled")
+    redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: SecretStr) -> SecretStr:
+        scheme = urlsplit(url.get_secret_value()).scheme
+        if scheme not in ("redis", "rediss"):
+            raise ValueError(f"must start with redis:// or rediss://, not {scheme or 'nothing'}://")
+        return url
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        for host in value.split(","):
+            name, _, port = host.strip().rpartition(":")
+            if not name or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    @property
+    def redis_url_redacted(self) -> str:
+        """The Redis URL with its password replaced, for logs."""
+        parts = urlsplit(self.redis_url.get_secret_value())
+        if parts.password is None:
+            return parts.geturl()
+        user = parts.username or ""
+        netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,211 @@
+"""Streaming commands: `worker`, `publish`, `produce`, `tail`, `schema`."""
+
+import asyncio
+import json
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from rich.table import Table
+
+from models.events import DeadLetter, LeadEvent, SegmentAssigned
+from models.settings import Settings
+from models.snapshot import ModelSnapshot
+from segmentation.features import FEATURES
+from segmenter import leads_io
+from segmenter.app import DropInvalid, Quiet, app, load_settings, user_errors
+from segmenter.console import err, out, steps
+from segmenter.leads_io import read_model
+from streams.app import redis_client, run_worker
+from streams.exceptions import ServiceUnavailableError
+from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.store import RedisModelStore
+
+__all__ = ["lead_records"]
+
+
+@app.command()
+@user_errors
+def worker() -> None:
+    """Run the streaming worker: leads in, segment-and-strategy events out (settings from SEGMENTER_*)."""
+    settings = load_settings()
+    err.print(
+        f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
+        f"{settings.partitions} partitions",
+        highlight=False,
+    )
+    run_worker(settings)
+
+
+@app.command()
+@user_errors
+def publish(model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")]) -> None:
+    """Store a model in Redis as the current version and announce it to the workers."""
+    settings = load_settings()
+    snapshot = read_model(model_file)
+    asyncio.run(_publish(settings, snapshot))
+    out.print(f"published model version {snapshot.version} ({len(snapshot.segments)} segments)", highlight=False)
+
+
+async def _publish(settings: Settings, snapshot: ModelSnapshot) -> None:
+    client = redis_client(settings)
+    try:
+        await RedisModelStore(client, settings.redis_key_prefix).publish(snapshot)
+    finally:
+        await client.aclose()
+    version = snapshot.version
+    announcement = json.dumps({"version": version, "published_at": datetime.now(UTC).isoformat()}).encode()
+    async with _producer(settings) as producer:
+        try:
+            await producer.send_and_wait(settings.models_topic, announcement, key=str(version).encode())
+        except KafkaError as error:
+            raise ServiceUnavailableError(
+                f"model {version} is current in Redis; announcing it on {settings.models_topic} failed: {error!r}"
+            ) from error
+
+
+class _producer:
+    """An aiokafka producer as an async context manager, with Kafka errors made ours."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers(settings),
+            acks="all",
+            request_timeout_ms=15_000,
+            linger_ms=5,
+            **aiokafka_security(settings),
+        )
+
+    async def __aenter__(self) -> AIOKafkaProducer:
+        try:
+            await self._producer.start()
+        except KafkaError as error:
+            await self._producer.stop()
+            raise ServiceUnavailableError(f"Kafka at {self._settings.kafka_bootstrap}: {error!r}") from error
+        return self._producer
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+
+def lead_records(table: leads_io.LeadTable) -> list[tuple[bytes, bytes]]:
+    """(key, value) per lead: the LeadEvent JSON the worker expects, keyed by lead_id."""
+    records = []
+    for i, lead_id in enumerate(table.ids):
+        event = {"lead_id": lead_id} | {name: _number(table.X[i, j]) for j, name in enumerate(FEATURES)}
+        records.append((lead_id.encode(), json.dumps(event).encode()))
+    return records
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+@app.command()
+@user_errors
+def produce(
+    input_file: Annotated[Path, typer.Argument(help="Leads to send (CSV or JSONL).")],
+    rate: Annotated[
+        float | None, typer.Option("--rate", min=1, help="Leads per second (default: as fast as possible).")
+    ] = None,
+    drop_invalid: DropInvalid = False,
+    quiet: Quiet = False,
+) -> None:
+    """Send leads from a file to the leads topic, keyed by lead_id."""
+    settings = load_settings()
+    records = lead_records(leads_io.read_leads(input_file, drop_invalid=drop_invalid))
+    sent = asyncio.run(_produce(settings, records, rate, quiet))
+    err.print(f"sent {sent:,} leads to {settings.leads_topic}", highlight=False)
+
+
+async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], rate: float | None, quiet: bool) -> int:
+    start = time.monotonic()
+    async with _producer(settings) as producer:
+        with steps(quiet) as progress, progress.step("sending leads", total=len(records)) as bar:
+            pending = []
+            for i, (key, value) in enumerate(records):
+                if rate is not None:
+                    delay = start + i / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                pending.append(await producer.send(settings.leads_topic, value, key=key))
+                bar.advance()
+            try:
+                await asyncio.gather(*pending)
+            except KafkaError as error:
+                raise ServiceUnavailableError(f"Kafka did not acknowledge the leads: {error!r}") from error
+    return len(records)
+
+
+@app.command()
+@user_errors
+def tail(
+    n: Annotated[int, typer.Option("--n", min=1, max=100_000, help="How many of the latest assignments.")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new assignments.")] = False,
+) -> None:
+    """Print the latest assignments from the segments topic as a table."""
+    settings = load_settings()
+    try:
+        asyncio.run(_tail(settings, n, follow))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _tail(settings: Settings, n: int, follow: bool) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.segments_topic,
+        bootstrap_servers=bootstrap_servers(settings),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **aiokafka_security(settings),
+    )
+    try:
+        await consumer.start()
+    except KafkaError as error:
+        raise ServiceUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {error!r}") from error
+    try:
+        latest: deque[dict[str, Any]] = deque(maxlen=n)
+        idle = 0
+        while idle < 2:  # read to the end: two empty polls in a row
+            batches = await consumer.getmany(timeout_ms=1000)
+            idle = 0 if batches else idle + 1
+            latest.extend(json.loads(m.value) for records in batches.values() for m in records)
+        out.print(_table(list(latest)))
+        while follow:
+            batches = await consumer.getmany(timeout_ms=1000)
+            rows = [json.loads(m.value) for records in batches.values() for m in records]
+            if rows:
+                out.print(_table(rows, title=None))
+    finally:
+        await consumer.stop()
+
+
+def _table(rows: list[dict[str, Any]], title: str | None = "Latest assignments") -> Table:
+    table = Table(title=title)
+    for column in ("lead", "segment", "confidence", "outlier", "previous", "model", "assigned at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["lead_id"],
+            f"{row['segment_id']} {row['segment_name']}",
+            f"{row['confidence']:.2f}",
+            "yes" if row["is_outlier"] else "",
+            "" if row["previous_segment_id"] is None else str(row["previous_segment_id"]),
+            str(row["model_version"]),
+            row["assigned_at"],
+        )
+    return table
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schemas of LeadEvent, SegmentAssigned and the dead-letter headers."""
+    schemas = {model.__name__: model.model_json_schema() for model in (LeadEvent, SegmentAssigned, DeadLetter)}
+    out.print_json(json.dumps(schemas))

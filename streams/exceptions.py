@@ -1,0 +1,21 @@
+"""Errors of the streaming edge: services, topics and the model store."""
+
+from segmentation.exceptions import SegmenterError
+
+__all__ = ["NoModelError", "ServiceUnavailableError", "StaleModelError", "TopicMismatchError"]
+
+
+class StaleModelError(SegmenterError):
+    """A published model version is not newer than the current one."""
+
+
+class NoModelError(SegmenterError):
+    """The store holds no model yet."""
+
+
+class ServiceUnavailableError(SegmenterError):
+    """Kafka or Redis cannot be reached."""
+
+
+class TopicMismatchError(SegmenterError):
+    """An existing topic has a different partition count than configured."""

@@ -1,0 +1,128 @@
+"""The hot path as plain functions: raw messages in, validated leads, assignments and dead letters out."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from pydantic import ValidationError
+
+from models.events import DeadLetter, LeadEvent, SegmentAssigned
+from models.snapshot import ModelSnapshot
+from segmentation.features import FEATURES
+from segmentation.segmenter import LeadSegmenter
+
+__all__ = ["RawLead", "Rejected", "ServingModel", "assign", "decode"]
+
+_EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
+
+
+@dataclass(frozen=True)
+class RawLead:
+    """One message as the transport delivered it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A message that cannot be assigned, and why."""
+
+    raw: RawLead
+    error_class: str
+    reason: str
+
+    def dead_letter(self, model_version: int | None) -> DeadLetter:
+        return DeadLetter(
+            source_topic=self.raw.topic,
+            source_partition=self.raw.partition,
+            source_offset=self.raw.offset,
+            error_class=self.error_class,
+            reason=self.reason[:1000],
+            model_version=model_version,
+        )
+
+
+class ServingModel:
+    """A model artifact made ready to assign: the fitted segmenter plus per-segment outputs."""
+
+    def __init__(self, snapshot: ModelSnapshot) -> None:
+        self.snapshot = snapshot
+        self.version = snapshot.version
+        self.segmenter: LeadSegmenter = snapshot.to_segmenter()
+        self.segment_ids = [s.id for s in snapshot.segments]
+
+
+def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead, LeadEvent]], list[Rejected]]:
+    """Validate each message: oversize, not UTF-8, not JSON or out of bounds go to `Rejected`."""
+    valid: list[tuple[RawLead, LeadEvent]] = []
+    rejected: list[Rejected] = []
+    for raw in raws:
+        value = raw.value or b""
+        if len(value) > max_bytes:
+            rejected.append(Rejected(raw, "oversize", f"{len(value)} bytes, more than {max_bytes}"))
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            rejected.append(Rejected(raw, "not_utf8", f"not UTF-8 at byte {error.start}"))
+            continue
+        try:
+            valid.append((raw, LeadEvent.model_validate_json(value)))
+        except ValidationError as error:
+            rejected.append(Rejected(raw, *_explain(error)))
+    return valid, rejected
+
+
+def _explain(error: ValidationError) -> tuple[str, str]:
+    first = error.errors(include_url=False)[0]
+    if first["type"] in ("json_invalid", "json_type"):
+        return "not_json", f"not a JSON object: {first['msg']}"
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return "invalid", f"{where}: {first['msg']}{more}"
+
+
+def assign(
+    model: ServingModel,
+    leads: Sequence[tuple[RawLead, LeadEvent]],
+    previous: Mapping[str, int],
+    now: datetime,
+) -> list[SegmentAssigned]:
+    """Assign a batch in one vectorized pass; `previous` maps lead_id to its last segment id
+    (a lead seen twice in the batch gets the first assignment as its previous segment)."""
+    if not leads:
+        return []
+    X = np.array([[getattr(event, name) for name in FEATURES] for _, event in leads], dtype=np.float64)
+    result = model.segmenter.assign(X)
+    segments = model.snapshot.segments
+    features = model.snapshot.features
+    last = dict(previous)
+    out = []
+    for i, (raw, event) in enumerate(leads):
+        segment = segments[result.segment[i]]
+        previous_id = last.get(event.lead_id)
+        last[event.lead_id] = segment.id
+        out.append(
+            SegmentAssigned(
+                event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{raw.topic}/{raw.partition}/{raw.offset}/{model.version}")),
+                lead_id=event.lead_id,
+                segment_id=segment.id,
+                segment_name=segment.name,
+                strategy=segment.strategy,
+                model_version=model.version,
+                distance=float(result.distance[i]),
+                confidence=float(result.confidence[i]),
+                top_features=[features[j] for j in result.top_features[i]],
+                is_outlier=bool(result.is_outlier[i]),
+                previous_segment_id=previous_id,
+                occurred_at=event.occurred_at,
+                assigned_at=now,
+            )
+        )
+    return out

@@ -1,0 +1,99 @@
+"""The model a worker serves: loaded at start, swapped on announcements, polled as a fallback."""
+
+import asyncio
+import logging
+
+import mode
+
+from models.exceptions import SnapshotError
+from streams.exceptions import ServiceUnavailableError
+from streams.routing import ServingModel
+from streams.store import ModelStore
+
+__all__ = ["ModelHolder"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF = 30.0
+
+
+class ModelHolder(mode.Service):
+    """Holds the current `ServingModel`. Versions only move forward; a batch takes the model
+    once, so no batch mixes versions. Redis outages are logged once and retried with backoff."""
+
+    def __init__(self, store: ModelStore, *, poll_seconds: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._store = store
+        self._poll_seconds = poll_seconds
+        self.model: ServingModel | None = None
+        self._loaded = asyncio.Event()
+        self._outage = False
+        self._refresh_lock = asyncio.Lock()
+
+    async def wait_for_model(self) -> ServingModel:
+        """The current model; without one, waits and says so every 30 s."""
+        while self.model is None:
+            try:
+                await asyncio.wait_for(self._loaded.wait(), timeout=30)
+            except TimeoutError:
+                log.warning("no model published yet: waiting (publish one with `segmenter publish MODEL.json`)")
+        return self.model
+
+    async def refresh(self) -> bool:
+        """Load the current version if it is newer than the one served; True if it swapped."""
+        async with self._refresh_lock:
+            try:
+                version = await self._store.current_version()
+                if version is None or (self.model is not None and version <= self.model.version):
+                    self._recovered()
+                    return False
+                snapshot = await self._store.load(version)
+            except ServiceUnavailableError as error:
+                if not self._outage:
+                    log.warning(
+                        "model store unreachable (%s): serving model %s until it returns", error, self._served()
+                    )
+                self._outage = True
+                return False
+            except SnapshotError as error:
+                log.error("current model cannot be loaded, keeping %s: %s", self._served(), error)
+                return False
+            self._recovered()
+            self.model = ServingModel(snapshot)
+            self._loaded.set()
+            log.info("serving model version %s (%s segments)", snapshot.version, len(snapshot.segments))
+            return True
+
+    def _served(self) -> str:
+        return f"version {self.model.version}" if self.model else "none"
+
+    def _recovered(self) -> None:
+        if self._outage:
+            log.info("model store reachable again")
+        self._outage = False
+
+    async def on_start(self) -> None:
+        await self.refresh()
+        if self.model is None:
+            log.warning("no model in the store yet: leads wait, uncommitted, until one is published")
+
+    @mode.Service.task
+    async def _poll(self) -> None:
+        while not self.should_stop:
+            await self.sleep(self._poll_seconds)
+            await self.refresh()
+
+    @mode.Service.task
+    async def _listen(self) -> None:
+        backoff = 1.0
+        while not self.should_stop:
+            try:
+                async for _ in self._store.notices():
+                    backoff = 1.0
+                    await self.refresh()
+            except ServiceUnavailableError:
+                pass
+            # The subscription dropped: wait, resubscribe, and catch up on what was missed.
+            await self.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+            await self.refresh()

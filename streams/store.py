@@ -1,0 +1,125 @@
+"""Model store: immutable versions, an atomically moved `current` pointer, and change notices."""
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from models.exceptions import SnapshotError
+from models.snapshot import ModelSnapshot
+from streams.exceptions import ServiceUnavailableError, StaleModelError
+
+__all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore"]
+
+
+class ModelStore(Protocol):
+    async def current_version(self) -> int | None: ...
+
+    async def load(self, version: int) -> ModelSnapshot: ...
+
+    async def publish(self, snapshot: ModelSnapshot) -> None: ...
+
+    def notices(self) -> AsyncIterator[int]: ...
+
+
+# Refuse a version that is not newer, keep versions immutable, move the pointer and announce,
+# all in one atomic step.
+_PUBLISH = """
+local current = redis.call('GET', KEYS[2])
+if current and tonumber(current) >= tonumber(ARGV[1]) then
+  return {0, current}
+end
+if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then
+  return {-1, ARGV[1]}
+end
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return {1, ARGV[1]}
+"""
+
+
+class RedisModelStore:
+    """`{prefix}:model:{version}` holds each model's JSON, `{prefix}:model:current` the current
+    version; `{prefix}:models` (pub/sub) announces each new version."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "segmenter") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._publish = client.register_script(_PUBLISH)
+
+    @property
+    def channel(self) -> str:
+        return f"{self._prefix}:models"
+
+    def _key(self, version: int | str) -> str:
+        return f"{self._prefix}:model:{version}"
+
+    async def current_version(self) -> int | None:
+        try:
+            value = await self._client.get(self._key("current"))
+        except RedisError as error:
+            raise ServiceUnavailableError(f"Redis: {error}") from error
+        return None if value is None else int(value)
+
+    async def load(self, version: int) -> ModelSnapshot:
+        try:
+            text = await self._client.get(self._key(version))
+        except RedisError as error:
+            raise ServiceUnavailableError(f"Redis: {error}") from error
+        if text is None:
+            raise SnapshotError(f"model version {version} is not in Redis")
+        return ModelSnapshot.from_json(text)
+
+    async def publish(self, snapshot: ModelSnapshot) -> None:
+        try:
+            status, current = await self._publish(
+                keys=[self._key(snapshot.version), self._key("current")],
+                args=[snapshot.version, snapshot.model_dump_json(), self.channel],
+            )
+        except RedisError as error:
+            raise ServiceUnavailableError(f"Redis: {error}") from error
+        if int(status) == 0:
+            raise StaleModelError(f"model version {snapshot.version} is not newer than the current {int(current)}")
+        if int(status) == -1:
+            raise StaleModelError(f"model version {snapshot.version} already exists and versions are immutable")
+
+    async def notices(self) -> AsyncIterator[int]:
+        """Versions announced on the channel, as they come; ends when the connection drops."""
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.channel)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    yield int(message["data"])
+        except RedisError as error:
+            raise ServiceUnavailableError(f"Redis: {error}") from error
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class InMemoryModelStore:
+    """The same contract in memory, for unit tests of the logic around a store."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, ModelSnapshot] = {}
+        self._current: int | None = None
+        self._listeners: list[list[int]] = []
+
+    async def current_version(self) -> int | None:
+        return self._current
+
+    async def load(self, version: int) -> ModelSnapshot:
+        if version not in self._models:
+            raise SnapshotError(f"model version {version} is not in the store")
+        return self._models[version]
+
+    async def publish(self, snapshot: ModelSnapshot) -> None:
+        if self._current is not None and snapshot.version <= self._current:
+            raise StaleModelError(f"model version {snapshot.version} is not newer than the current {self._current}")
+        self._models[snapshot.version] = snapshot
+        self._current = snapshot.version
+
+    async def notices(self) -> AsyncIterator[int]:
+        if self._current is not None:
+            yield self._current
