@@ -1,12 +1,13 @@
 """Events on the wire: `LeadEvent` in, `SegmentAssigned` out, `DeadLetter` headers for bad input."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.strategies import Strategy
-from segmentation.features import BOUNDS
+from segmentation.features import BOUNDS, FEATURES
 
 __all__ = ["DeadLetter", "LeadEvent", "SegmentAssigned"]
 
@@ -35,6 +36,13 @@ class LeadEvent(BaseModel):
     location_fit: float = _feature("location_fit")
     industry_fit: float = _feature("industry_fit")
     decision_maker_level: int = _feature("decision_maker_level")
+
+    @classmethod
+    def from_row(cls, lead_id: str, row: Sequence[float]) -> "LeadEvent":
+        """A lead from its 12 feature values in `FEATURES` order."""
+        values: dict[str, Any] = dict(zip(FEATURES, (float(v) for v in row), strict=True))
+        values["decision_maker_level"] = int(values["decision_maker_level"])
+        return cls.model_validate({"lead_id": lead_id} | values, strict=False)
 
 
 class SegmentAssigned(BaseModel):

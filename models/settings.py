@@ -1,12 +1,12 @@
 """The one settings object, read from `SEGMENTER_*` environment variables at the edge."""
 
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "settings_table"]
 
 
 class Settings(BaseSettings):
@@ -41,14 +41,18 @@ class Settings(BaseSettings):
     )
     model_poll_seconds: float = Field(default=5, gt=0, le=3600, description="How often the model pointer is polled")
     redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: str | None = None
-    kafka_ssl_certfile: str | None = None
-    kafka_ssl_keyfile: str | None = None
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security protocol"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism (PLAIN when SASL is on and this is unset)"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (never logged)")
+    kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle for SSL (system CAs if unset)")
+    kafka_ssl_certfile: str | None = Field(default=None, description="Client certificate for mutual TLS")
+    kafka_ssl_keyfile: str | None = Field(default=None, description="Client key for mutual TLS")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Worker log level")
 
     @field_validator("redis_url")
     @classmethod
@@ -76,3 +80,21 @@ class Settings(BaseSettings):
         user = parts.username or ""
         netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
         return urlunsplit(parts._replace(netloc=netloc))
+
+
+def settings_table() -> str:
+    """The README's configuration table, made from the fields above so the two cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        meaning = field.description or ""
+        choices = get_args(
+            get_args(field.annotation)[0] if type(None) in get_args(field.annotation) else field.annotation
+        )
+        if choices and all(isinstance(c, str) for c in choices):
+            meaning += ": " + ", ".join(choices)
+        shown = "" if default is None else f"`{default}`"
+        rows.append(f"| `SEGMENTER_{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(rows)

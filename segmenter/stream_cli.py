@@ -16,7 +16,6 @@ from rich.table import Table
 from models.events import DeadLetter, LeadEvent, SegmentAssigned
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from segmentation.features import FEATURES
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, app, load_settings, user_errors
 from segmenter.console import err, out, steps
@@ -96,15 +95,10 @@ class _producer:
 
 def lead_records(table: leads_io.LeadTable) -> list[tuple[bytes, bytes]]:
     """(key, value) per lead: the LeadEvent JSON the worker expects, keyed by lead_id."""
-    records = []
-    for i, lead_id in enumerate(table.ids):
-        event = {"lead_id": lead_id} | {name: _number(table.X[i, j]) for j, name in enumerate(FEATURES)}
-        records.append((lead_id.encode(), json.dumps(event).encode()))
-    return records
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
+    return [
+        (lead_id.encode(), LeadEvent.from_row(lead_id, row).model_dump_json(exclude_none=True).encode())
+        for lead_id, row in zip(table.ids, table.X, strict=True)
+    ]
 
 
 @app.command()

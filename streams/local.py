@@ -98,8 +98,8 @@ def start_redis(
 ) -> LocalService:
     """Start Valkey without persistence and wait until it answers PING.
 
-    With a password the default user requires it (an ACL rule holding only its SHA-256, so the
-    password shows neither in `ps` nor in a file); connections without it are refused.
+    With a password the default user requires it; connections without it are refused. The ACL rule
+    on the command line holds only the password's SHA-256, so `ps` does not show the password.
     """
     port = port or free_port()
     command = [

@@ -1,0 +1,89 @@
+"""How the worker starts: topics it creates and checks, waiting for a model, secrets kept out of logs."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.integration.harness import Worker, consume, produce, worker_env
+from tests.integration.test_pipeline import leads, model_file, publish
+
+
+def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
+    async def run() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(topics)}
+        finally:
+            await admin.close()
+
+    return asyncio.run(run())
+
+
+def test_worker_creates_its_topics_with_the_configured_partitions(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_PARTITIONS="3")
+    names = [env[f"SEGMENTER_{t}_TOPIC"] for t in ("LEADS", "SEGMENTS", "DLQ", "TRANSITIONS", "CONTROL", "MODELS")]
+    with Worker(env, tmp_path):
+        pass
+    assert partitions(kafka_bootstrap, names) == dict(zip(names, [3, 3, 3, 3, 1, 1], strict=True))
+
+
+def test_a_topic_with_other_partitions_stops_the_worker_with_a_clear_error(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_PARTITIONS="2")
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(env["SEGMENTER_LEADS_TOPIC"], 3, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    done = subprocess.run(
+        [sys.executable, "-m", "segmenter", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert f"topic {env['SEGMENTER_LEADS_TOPIC']} has 3 partitions, the settings say 2" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_without_a_model_leads_wait_and_are_assigned_once_one_is_published(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
+    path, _ = model_file(tmp_path, k=5, version=1)
+    _, records = leads(200, seed=4)
+    with Worker(env, tmp_path) as worker:
+        produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records)
+        early = consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 1, timeout=4)
+        publish(env, path)
+        outputs = consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 200)
+        log = worker.log()
+    assert early == []
+    assert len({o.json()["lead_id"] for o in outputs}) == 200
+    assert "no model in the store yet" in log
+
+
+def test_secrets_never_reach_the_log(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    password = urlsplit(redis_url).password
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_LOG_LEVEL="DEBUG")
+    path, _ = model_file(tmp_path, k=5, version=1)
+    with Worker(env, tmp_path) as worker:
+        publish(env, path)
+        time.sleep(1)
+        log = worker.log()
+    assert "serving model version 1" in log
+    assert env["SEGMENTER_REDIS_URL"] not in log or password is None
+    if password:
+        assert password not in log

@@ -1,0 +1,116 @@
+"""The hot path's pure logic: decoding raw messages and assigning a batch, no broker needed."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from models.events import DeadLetter, LeadEvent, SegmentAssigned
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from segmentation.features import FEATURES
+from segmentation.synthetic import generate_leads
+from segmenter.pipeline import fit_model
+from streams.routing import RawLead, ServingModel, assign, decode
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> ModelSnapshot:
+    leads = generate_leads(1500, random_state=2)
+    return fit_model(leads.X, config=StrategyConfig(), k=5, version=7)[1]
+
+
+def raw(value: bytes, offset: int = 0, key: bytes | None = b"k") -> RawLead:
+    return RawLead("leads", 1, offset, key, value)
+
+
+def lead(lead_id: str = "L1", **changes: object) -> dict[str, object]:
+    event = LeadEvent.from_row("L1", generate_leads(1, random_state=0).X[0])
+    return event.model_dump(mode="json", exclude_none=True) | {"lead_id": lead_id} | changes
+
+
+def encode(event: dict[str, object]) -> bytes:
+    return json.dumps(event).encode()
+
+
+def test_decode_accepts_valid_leads_and_ignores_unknown_fields() -> None:
+    valid, rejected = decode([raw(encode(lead(extra_field={"nested": [1]})))], max_bytes=4096)
+    assert rejected == []
+    assert valid[0][1].lead_id == "L1"
+
+
+@pytest.mark.parametrize(
+    ("value", "error_class", "reason"),
+    [
+        (b"{not json", "not_json", "not a JSON object"),
+        (b"\xff\xfe", "not_utf8", "not UTF-8 at byte 0"),
+        (b"", "not_json", "not a JSON object"),
+        (b"[1, 2]", "invalid", "Input should be an object"),
+        (encode(lead(company_size=-1)), "invalid", "company_size: Input should be greater than or equal to 0"),
+        (encode(lead(email_open_rate=1.01)), "invalid", "email_open_rate: Input should be less than or equal to 1"),
+        (encode(lead(decision_maker_level=2.5)), "invalid", "decision_maker_level: Input should be a valid integer"),
+        (encode(lead(engagement_score="80")), "invalid", "engagement_score: Input should be a valid number"),
+        (encode(lead(lead_id="")), "invalid", "lead_id: String should have at least 1 character"),
+        (encode(lead(pages_viewed=True)), "invalid", "pages_viewed: Input should be a valid number"),
+        (encode(lead()).replace(b'"engagement_score": ', b'"engagement_score": NaN, "x": '), "invalid", "finite"),
+        (encode(lead(padding="x" * 5000)), "oversize", "more than 4096"),
+    ],
+)
+def test_decode_rejects_bad_events_with_a_reason(value: bytes, error_class: str, reason: str) -> None:
+    valid, rejected = decode([raw(value)], max_bytes=4096)
+    assert valid == []
+    assert rejected[0].error_class == error_class
+    assert reason in rejected[0].reason
+
+
+def test_missing_fields_are_counted_in_the_reason() -> None:
+    event = {k: v for k, v in lead().items() if k not in ("company_size", "industry_fit")}
+    _, rejected = decode([raw(encode(event))], max_bytes=4096)
+    assert rejected[0].reason == "company_size: Field required (+1 more)"
+
+
+def test_dead_letter_headers_name_the_source() -> None:
+    _, rejected = decode([raw(b"nope", offset=42)], max_bytes=4096)
+    headers = dict(rejected[0].dead_letter(model_version=3).headers())
+    assert headers["source_topic"] == b"leads" and headers["source_partition"] == b"1"
+    assert headers["source_offset"] == b"42" and headers["error_class"] == b"not_json"
+    assert headers["model_version"] == b"3"
+    assert DeadLetter.model_validate({k: v.decode() for k, v in headers.items()}).source_offset == 42
+
+
+def test_assign_matches_the_model_and_fills_every_field(snapshot: ModelSnapshot) -> None:
+    leads = generate_leads(300, random_state=9)
+    raws = [raw(LeadEvent.from_row(f"L{i}", row).model_dump_json().encode(), i) for i, row in enumerate(leads.X)]
+    valid, _ = decode(raws, max_bytes=4096)
+    model = ServingModel(snapshot)
+    out = assign(model, valid, {"L0": 4}, NOW)
+    expected = model.segmenter.predict(leads.X)
+    assert [o.segment_id for o in out] == [snapshot.segments[i].id for i in expected]
+    assert out[0].previous_segment_id == 4 and out[1].previous_segment_id is None
+    assert all(o.model_version == 7 and o.assigned_at == NOW for o in out)
+    assert all(o.strategy == snapshot.segments[o.segment_id].strategy for o in out)
+    assert all(set(o.top_features) <= set(FEATURES) and len(o.top_features) == 3 for o in out)
+    assert SegmentAssigned.model_validate_json(out[0].model_dump_json()) == out[0]
+
+
+def test_event_ids_are_deterministic_per_message_and_model_version(snapshot: ModelSnapshot) -> None:
+    valid, _ = decode([raw(encode(lead()), offset=5), raw(encode(lead()), offset=6)], max_bytes=4096)
+    model = ServingModel(snapshot)
+    first, second = assign(model, valid, {}, NOW), assign(model, valid, {}, NOW)
+    assert [o.event_id for o in first] == [o.event_id for o in second]
+    assert first[0].event_id != first[1].event_id
+    newer = ServingModel(snapshot.model_copy(update={"version": 8}))
+    assert assign(newer, valid[:1], {}, NOW)[0].event_id != first[0].event_id
+
+
+def test_a_lead_twice_in_one_batch_sees_its_first_assignment_as_previous(snapshot: ModelSnapshot) -> None:
+    valid, _ = decode([raw(encode(lead("same")), offset=1), raw(encode(lead("same")), offset=2)], max_bytes=4096)
+    first, second = assign(ServingModel(snapshot), valid, {}, NOW)
+    assert first.previous_segment_id is None
+    assert second.previous_segment_id == first.segment_id
+
+
+def test_empty_batch_assigns_nothing(snapshot: ModelSnapshot) -> None:
+    assert assign(ServingModel(snapshot), [], {}, NOW) == []
