@@ -15,15 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import sklearn
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+# As the `segmenter` command does: OpenMP threads wait passively instead of spinning (before sklearn loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from segmentation.preprocessing import LeadScaler
-from segmentation.segmenter import LeadSegmenter
-from segmentation.selection import find_optimal_clusters
-from segmentation.synthetic import PLANTED_SEGMENTS, SyntheticLeads, generate_leads
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.metrics import adjusted_rand_score, silhouette_score  # noqa: E402
+
+from segmentation.preprocessing import LeadScaler  # noqa: E402
+from segmentation.segmenter import LeadSegmenter  # noqa: E402
+from segmentation.selection import find_optimal_clusters  # noqa: E402
+from segmentation.synthetic import PLANTED_SEGMENTS, SyntheticLeads, generate_leads  # noqa: E402
 
 PLANTED_K = len(PLANTED_SEGMENTS)
 K_RANGE = range(2, 11)

@@ -70,10 +70,10 @@ def compare_dbscan(
     Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
-        >>> Z = np.vstack([rng.normal(0, 0.1, (100, 2)), rng.normal(5, 0.1, (100, 2))])
-        >>> c = compare_dbscan(Z, np.repeat([0, 1], 100))
-        >>> c.n_clusters, c.ari_vs_kmeans > 0.9
-        (2, True)
+        >>> blobs = [rng.normal(0, 0.1, (100, 2)), rng.normal(5, 0.1, (100, 2)), rng.uniform(-5, 10, (10, 2))]
+        >>> c = compare_dbscan(np.vstack(blobs), np.repeat([0, 1, 2], [100, 100, 10]))
+        >>> c.n_clusters, c.noise, c.ari_vs_kmeans > 0.9
+        (2, 11, True)
     """
     rows = _sample(len(Z), sample_size, random_state)
     sample = Z[rows]

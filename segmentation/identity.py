@@ -45,7 +45,7 @@ def fingerprint(X: np.ndarray) -> str:
     Examples:
         >>> import numpy as np
         >>> fingerprint(np.zeros((2, 3)))[:12]
-        'sha256:c1f1a'
+        'sha256:0fe2c'
     """
     data = np.ascontiguousarray(X, dtype=np.float64)
     digest = hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()

@@ -30,7 +30,7 @@ def profile_segments(X: np.ndarray, Zs: np.ndarray, labels: np.ndarray, k: int) 
         >>> Zs = (X - X.mean()) / X.std()
         >>> p = profile_segments(X, Zs, np.array([0, 0, 1]), 2)
         >>> p[0].size, p[0].mean, round(p[1].z[0], 2)
-        (2, (2.0,), 1.37)
+        (2, (2.0,), 1.38)
     """
     profiles = []
     n = len(labels)

@@ -38,7 +38,7 @@ def fit_projection(Z: np.ndarray, n_components: float) -> Projection:
         >>> fit_projection(Z, 0.9).components.shape
         (2, 4)
         >>> round(fit_projection(Z, 2).variance_retained, 2)
-        0.97
+        0.96
     """
     if n_components >= 1:
         if n_components != int(n_components) or n_components > Z.shape[1]:

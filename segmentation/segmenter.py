@@ -110,13 +110,13 @@ class LeadSegmenter:
         scaled = self.scale(X)
         d2 = squared_distances(self._reduce(scaled), self.centroids_)
         rows = np.arange(len(d2))
+        # argmin, like `predict`, so that a lead equidistant to two segments gets the same one.
+        first = d2.argmin(axis=1)
+        second = first
         if d2.shape[1] > 1:
-            two = np.argpartition(d2, 1, axis=1)[:, :2]
-            swap = d2[rows, two[:, 0]] > d2[rows, two[:, 1]]
-            two[swap] = two[swap][:, ::-1]
-            first, second = two[:, 0], two[:, 1]
-        else:
-            first = second = np.zeros(len(d2), dtype=np.intp)
+            others = d2.copy()
+            others[rows, first] = np.inf
+            second = others.argmin(axis=1)
         distance = np.sqrt(d2[rows, first])
         runner_up = np.sqrt(d2[rows, second])
         confidence = np.divide(runner_up - distance, runner_up, out=np.zeros_like(distance), where=runner_up > 0)

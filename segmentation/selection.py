@@ -12,6 +12,8 @@ from segmentation.silhouette import SilhouetteScorer
 
 __all__ = ["KScore", "KSelection", "find_optimal_clusters"]
 
+_TRANSFORMED_CAP = 1e150  # finite for any p >= 1, and in JSON
+
 
 @dataclass(frozen=True)
 class KScore:
@@ -108,7 +110,9 @@ def find_optimal_clusters(
 
 
 def _transformed_distortion(inertia: float, m: int, p: int) -> float:
-    return float((inertia / (m * p)) ** (-p / 2))
+    # An exact fit (duplicate leads) has zero distortion: cap the result instead of dividing by zero.
+    floor = _TRANSFORMED_CAP ** (-2 / p)
+    return float(max(inertia / (m * p), floor) ** (-p / 2))
 
 
 def _stability(sample: np.ndarray, k: int, rng: np.random.Generator, pairs: int = 2) -> float:

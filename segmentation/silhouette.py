@@ -1,6 +1,7 @@
 """Exact silhouette for many labelings of one sample, with the distance matrix computed once."""
 
 import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
 
 from segmentation.exceptions import InvalidParameterError
 
@@ -21,20 +22,15 @@ class SilhouetteScorer:
     """
 
     def __init__(self, X: np.ndarray) -> None:
-        X32 = np.asarray(X, dtype=np.float32)
-        sq = (X32**2).sum(axis=1)
-        d2 = X32 @ X32.T
-        d2 *= -2
-        d2 += sq[:, None]
-        d2 += sq[None, :]
-        np.maximum(d2, 0, out=d2)
-        self._distances = np.sqrt(d2, out=d2)
+        # scikit-learn expands |x - y|² in float64 block by block and stores float32: expanding in
+        # float32 put near-duplicate leads about 1e-3 apart instead of 0.
+        self._distances: np.ndarray = euclidean_distances(np.asarray(X, dtype=np.float32))
         np.fill_diagonal(self._distances, 0)
 
     def score(self, labels: np.ndarray) -> float:
         """Mean silhouette of the labeling; 0 for points alone in their cluster."""
         k = int(labels.max()) + 1
-        if k < 2:
+        if np.unique(labels).size < 2:
             raise InvalidParameterError("silhouette needs at least 2 clusters")
         onehot = np.zeros((len(labels), k), dtype=np.float32)
         onehot[np.arange(len(labels)), labels] = 1
@@ -46,5 +42,7 @@ class SilhouetteScorer:
         means = np.divide(sums, sizes, out=np.full_like(sums, np.inf), where=sizes > 0)
         means[rows, labels] = np.inf
         b = means.min(axis=1)
-        s = np.where(own > 1, (b - a) / np.maximum(a, b), 0.0)
+        # Like scikit-learn: 0 for a lone point, and for one whose neighbours all sit on it (a = b = 0).
+        spread = np.maximum(a, b)
+        s = np.divide(b - a, spread, out=np.zeros(len(labels)), where=(own > 1) & (spread > 0))
         return float(s.mean())
