@@ -71,6 +71,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as the `SEGMENTER_*` variables that rebuild them (for a child worker)."""
+        env = {}
+        for name, value in self.model_dump(exclude_unset=False, exclude_defaults=True).items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"SEGMENTER_{name.upper()}"] = str(value)
+        return env
+
     @property
     def redis_url_redacted(self) -> str:
         """The Redis URL with its password replaced, for logs."""

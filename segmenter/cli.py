@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 
-from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
@@ -19,7 +18,7 @@ from segmenter.exceptions import OptionError
 from segmenter.pipeline import analyze, fit_model, measure_pca_speedup, summary
 from segmenter.report import write_report
 
-__all__ = ["assign", "demo", "fit", "generate", "report"]
+__all__ = ["assign", "fit", "generate", "report"]
 
 
 class Algorithm(StrEnum):
@@ -132,7 +131,7 @@ def fit(
         report = None
         if report_dir is not None:
             with progress.step("writing the report"):
-                report = write_report(report_dir, snapshot, analysis, _scores(snapshot))
+                report = write_report(report_dir, snapshot, analysis)
     if as_json:
         sys.stdout.write(json.dumps(_finite(summary(snapshot, analysis, reduction)), allow_nan=False) + "\n")
         return
@@ -188,26 +187,5 @@ def report(
     table = _read(input_file, drop_invalid, quiet)
     with steps(quiet) as progress, progress.step("analysing and plotting"):
         analysis = analyze(snapshot.to_segmenter(), snapshot, table.X, random_state=seed)
-        path = write_report(out_dir, snapshot, analysis, _scores(snapshot))
+        path = write_report(out_dir, snapshot, analysis)
     out.print(str(path), highlight=False)
-
-
-@app.command()
-@user_errors
-def demo(
-    n: Annotated[int, typer.Option("--n", min=100, max=1_000_000, help="How many leads to generate.")] = 5000,
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the leads, model and report go.")] = Path(
-        "demo-output"
-    ),
-    seed: Seed = 0,
-    quiet: Quiet = False,
-) -> None:
-    """Generate leads, choose K, fit, print the segment table and write the report."""
-    leads_file, model_file, report_dir = out_dir / "leads.csv", out_dir / "model.json", out_dir / "report"
-    generate(out_file=leads_file, n=n, seed=seed)
-    fit(input_file=leads_file, model_out=model_file, report_dir=report_dir, seed=seed, quiet=quiet)
-
-
-def _scores(snapshot: ModelSnapshot) -> list[Any]:
-    selection = snapshot.metrics.selection
-    return list(selection.scores) if selection else []

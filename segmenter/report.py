@@ -29,11 +29,13 @@ figure { margin: 1.2rem 0; } img { max-width: 100%; height: auto; border: 1px so
 """
 
 
-def write_report(out_dir: Path, snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScoreOut]) -> Path:
+def write_report(out_dir: Path, snapshot: ModelSnapshot, analysis: Analysis) -> Path:
     """Draw the figures and `index.html` into `out_dir` (created if missing) and return the page's path.
 
-    With no `scores` (K fixed at fit time) there is no `scores.png`, and the page says why.
+    Without K-selection scores in the model (K fixed at fit time) there is no `scores.png`, and the page says why.
     """
+    selection = snapshot.metrics.selection
+    scores = selection.scores if selection else []
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [segment.name for segment in snapshot.segments]
     features = [FEATURE_LABELS.get(f, f) for f in snapshot.features]

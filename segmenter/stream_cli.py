@@ -4,26 +4,24 @@ import asyncio
 import json
 import time
 from collections import deque
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
 from models.events import DeadLetter, LeadEvent, SegmentAssigned
 from models.settings import Settings
-from models.snapshot import ModelSnapshot
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, app, load_settings, user_errors
 from segmenter.console import err, out, steps
 from segmenter.leads_io import read_model
-from streams.app import redis_client, run_worker
+from streams.app import run_worker
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import aiokafka_security, bootstrap_servers
-from streams.store import RedisModelStore
+from streams.publishing import kafka_producer, publish_model
 
 __all__ = ["lead_records"]
 
@@ -47,50 +45,8 @@ def publish(model_file: Annotated[Path, typer.Argument(help="Model JSON written 
     """Store a model in Redis as the current version and announce it to the workers."""
     settings = load_settings()
     snapshot = read_model(model_file)
-    asyncio.run(_publish(settings, snapshot))
+    asyncio.run(publish_model(settings, snapshot))
     out.print(f"published model version {snapshot.version} ({len(snapshot.segments)} segments)", highlight=False)
-
-
-async def _publish(settings: Settings, snapshot: ModelSnapshot) -> None:
-    client = redis_client(settings)
-    try:
-        await RedisModelStore(client, settings.redis_key_prefix).publish(snapshot)
-    finally:
-        await client.aclose()
-    version = snapshot.version
-    announcement = json.dumps({"version": version, "published_at": datetime.now(UTC).isoformat()}).encode()
-    async with _producer(settings) as producer:
-        try:
-            await producer.send_and_wait(settings.models_topic, announcement, key=str(version).encode())
-        except KafkaError as error:
-            raise ServiceUnavailableError(
-                f"model {version} is current in Redis; announcing it on {settings.models_topic} failed: {error!r}"
-            ) from error
-
-
-class _producer:
-    """An aiokafka producer as an async context manager, with Kafka errors made ours."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers(settings),
-            acks="all",
-            request_timeout_ms=15_000,
-            linger_ms=5,
-            **aiokafka_security(settings),
-        )
-
-    async def __aenter__(self) -> AIOKafkaProducer:
-        try:
-            await self._producer.start()
-        except KafkaError as error:
-            await self._producer.stop()
-            raise ServiceUnavailableError(f"Kafka at {self._settings.kafka_bootstrap}: {error!r}") from error
-        return self._producer
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._producer.stop()
 
 
 def lead_records(table: leads_io.LeadTable) -> list[tuple[bytes, bytes]]:
@@ -120,7 +76,7 @@ def produce(
 
 async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], rate: float | None, quiet: bool) -> int:
     start = time.monotonic()
-    async with _producer(settings) as producer:
+    async with kafka_producer(settings, linger_ms=5) as producer:
         with steps(quiet) as progress, progress.step("sending leads", total=len(records)) as bar:
             pending = []
             for i, (key, value) in enumerate(records):

@@ -7,12 +7,16 @@ the terminal reaches only us and we stop the children in order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import os
 import re
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -24,17 +28,17 @@ from urllib.parse import quote
 
 from streams.exceptions import ServiceUnavailableError
 
-__all__ = ["LocalService", "free_port", "local_services", "start_kafka", "start_redis"]
+__all__ = ["LocalService", "free_port", "local_services", "start_kafka", "start_redis", "start_worker", "stop_pid"]
 
 HOST = "127.0.0.1"
 _POLL_SECONDS = 0.02
 _ANSI = re.compile(rb"\x1b\[[0-9;]*[A-Za-z]")
-_SERVERS = {"kafka": "Tansu", "redis": "Valkey"}
+_SERVERS = {"kafka": "Tansu", "redis": "Valkey", "worker": "segmenter worker"}
 
 
 @dataclass
 class LocalService:
-    """A server running as our child process on a loopback port."""
+    """A server (or the worker, `port` 0) running as our child process on a loopback port."""
 
     name: str
     port: int
@@ -63,6 +67,50 @@ class LocalService:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def start_worker(workdir: Path, env: dict[str, str], *, timeout: float = 90) -> LocalService:
+    """`segmenter worker` as a child with the given settings, once it has joined its group."""
+    log_path = workdir / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "segmenter", "worker"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    worker = LocalService("worker", 0, process, log_path)
+    deadline = time.monotonic() + timeout
+    try:
+        while b"[^Worker]: Ready" not in log_path.read_bytes():
+            if not worker.alive() or time.monotonic() > deadline:
+                raise ServiceUnavailableError(f"the worker did not start; log {log_path}{_tail(worker)}")
+            time.sleep(0.2)
+    except BaseException:  # also Ctrl-C while waiting: never leave the child behind
+        worker.stop()
+        raise
+    return worker
+
+
+def stop_pid(pid: int, timeout: float = 10) -> bool:
+    """Stop a process we started in an earlier command (not our child): SIGTERM, then SIGKILL.
+    Returns whether it was running."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def free_port() -> int:

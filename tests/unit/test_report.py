@@ -32,7 +32,7 @@ def scanned() -> tuple[ModelSnapshot, Analysis]:
 def report(scanned: tuple[ModelSnapshot, Analysis], tmp_path_factory: pytest.TempPathFactory) -> Path:
     snapshot, analysis = scanned
     assert snapshot.metrics.selection is not None
-    return write_report(tmp_path_factory.mktemp("report"), snapshot, analysis, snapshot.metrics.selection.scores)
+    return write_report(tmp_path_factory.mktemp("report"), snapshot, analysis)
 
 
 def test_returns_the_index_page(report: Path) -> None:
@@ -83,7 +83,7 @@ def test_fixed_k_report_has_no_scores_plot_and_says_why(tmp_path: Path) -> None:
     snapshot, analysis = _fit(4)
     out_dir = tmp_path / "reports" / "fixed"
 
-    page_path = write_report(out_dir, snapshot, analysis, [])
+    page_path = write_report(out_dir, snapshot, analysis)
 
     page = page_path.read_text(encoding="utf-8")
     assert not (out_dir / "scores.png").exists()
