@@ -1,6 +1,5 @@
 """The model artifact: versioned JSON with everything needed to assign leads, never pickle."""
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Literal, Self
 
@@ -13,6 +12,7 @@ from segmentation.preprocessing import LeadScaler
 from segmentation.profiling import SegmentProfile
 from segmentation.projection import Projection
 from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter
+from segmentation.selection import KScore
 
 __all__ = ["SCHEMA_VERSION", "FeatureStats", "ModelSnapshot", "SegmentInfo", "Selection"]
 
@@ -52,25 +52,13 @@ class PcaParams(BaseModel):
     explained_variance_ratio: list[float]
 
 
-class KScoreOut(BaseModel):
-    model_config = _Frozen
-    k: int
-    silhouette: float
-    calinski_harabasz: float
-    davies_bouldin: float
-    stability: float
-    min_share: float
-    inertia: float
-    jump: float
-
-
 class Selection(BaseModel):
     """How K was chosen: the recommendation, its reason and every K's scores."""
 
     model_config = _Frozen
     recommended_k: int
     reason: str
-    scores: list[KScoreOut]
+    scores: list[KScore]
 
 
 class FitMetrics(BaseModel):
@@ -197,7 +185,7 @@ class ModelSnapshot(BaseModel):
                 else Selection(
                     recommended_k=selection.k,
                     reason=selection.reason,
-                    scores=[KScoreOut(**asdict(s)) for s in selection.scores],
+                    scores=list(selection.scores),
                 ),
             ),
         )

@@ -141,9 +141,7 @@ def summary(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction
     return {
         "recommended_k": selection.recommended_k if selection else None,
         "reason": selection.reason if selection else "K given by --k",
-        "scores": [s.model_dump(exclude={"inertia", "jump"}) | {"jump": s.jump} for s in selection.scores]
-        if selection
-        else [],
+        "scores": [asdict(s) for s in selection.scores] if selection else [],
         "k": len(snapshot.segments),
         "model_version": snapshot.version,
         "segments": [

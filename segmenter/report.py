@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.snapshot import KScoreOut, ModelSnapshot
+from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
+from segmentation.selection import KScore
 from segmenter.pipeline import Analysis
 from segmenter.report_plots import plot_dbscan, plot_pca, plot_profiles, plot_scores, plot_sizes
 
@@ -60,7 +61,7 @@ def write_report(out_dir: Path, snapshot: ModelSnapshot, analysis: Analysis) -> 
     return page
 
 
-def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScoreOut]) -> str:
+def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore]) -> str:
     k = len(snapshot.segments)
     impact, baseline, selection = analysis.impact, snapshot.baseline, snapshot.metrics.selection
     variance = analysis.plane_projection.explained_variance_ratio

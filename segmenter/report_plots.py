@@ -11,8 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from models.snapshot import KScoreOut
 from segmentation.density import DensityComparison
+from segmentation.selection import KScore
 
 __all__ = ["MAX_POINTS", "plot_dbscan", "plot_pca", "plot_profiles", "plot_scores", "plot_sizes"]
 
@@ -33,7 +33,7 @@ _SCORE_PANELS = (
 )
 
 
-def plot_scores(path: Path, scores: Sequence[KScoreOut], chosen_k: int) -> None:
+def plot_scores(path: Path, scores: Sequence[KScore], chosen_k: int) -> None:
     """Every K's scores as small multiples, the chosen K marked by a dashed line."""
     fig = _figure(11, 6)
     ks = [s.k for s in scores]

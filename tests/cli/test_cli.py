@@ -125,14 +125,6 @@ def test_strategies_file_renames_and_reprices(leads_csv: Path, tmp_path: Path) -
     assert first["expected_revenue"] == pytest.approx(first["size"] * 0.5 * 1000)
 
 
-def test_demo_prints_the_segment_table_and_writes_the_report(tmp_path: Path) -> None:
-    code, stdout, _ = run("demo", "--n", "1500", "--out-dir", tmp_path, "--quiet")
-    assert code == 0
-    assert "Lead segments" in stdout and "Tire Kickers" in stdout and "one campaign for all" in stdout
-    assert (tmp_path / "report" / "index.html").is_file()
-    assert ModelSnapshot.from_json((tmp_path / "model.json").read_bytes()).metrics.n_leads == 1500
-
-
 def test_report_writes_html(leads_csv: Path, fitted: tuple[Path, object], tmp_path: Path) -> None:
     code, stdout, _ = run("report", fitted[0], leads_csv, "--out", tmp_path / "r", "--quiet")
     assert code == 0
