@@ -20,7 +20,7 @@ from segmenter.console import err, out, steps
 from segmenter.leads_io import read_model
 from streams.app import run_worker
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.kafka import aiokafka_security, bootstrap_servers, ensure_topics
 from streams.publishing import kafka_producer, publish_model
 
 __all__ = ["lead_records"]
@@ -76,6 +76,7 @@ def produce(
 
 async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], rate: float | None, quiet: bool) -> int:
     start = time.monotonic()
+    await ensure_topics(settings)  # never let the broker auto-create `leads` with its own partition count
     async with kafka_producer(settings, linger_ms=5) as producer:
         with steps(quiet) as progress, progress.step("sending leads", total=len(records)) as bar:
             pending = []

@@ -12,7 +12,7 @@ from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.app import redis_client
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.kafka import aiokafka_security, bootstrap_servers, ensure_topics
 from streams.store import RedisModelStore
 
 __all__ = ["kafka_producer", "publish_model"]
@@ -37,7 +37,9 @@ async def kafka_producer(settings: Settings, **options: object) -> AsyncIterator
 
 
 async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
-    """Make `snapshot` the current model and announce it on the models topic."""
+    """Make `snapshot` the current model and announce it on the models topic (created first if
+    missing, so that no broker auto-creates it with its own partition count)."""
+    await ensure_topics(settings)
     client = redis_client(settings)
     try:
         await RedisModelStore(client, settings.redis_key_prefix).publish(snapshot)

@@ -7,16 +7,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from segmentation.synthetic import generate_leads
+from segmenter.leads_io import LeadTable
+from segmenter.pipeline import fit_model
+from segmenter.stream_cli import lead_records
 from tests.services import unique
 
-__all__ = ["Output", "Worker", "consume", "produce", "worker_env"]
+__all__ = ["Output", "Worker", "consume", "leads", "model_file", "partitions", "produce", "publish", "worker_env"]
 
 
 def worker_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
@@ -130,5 +138,38 @@ def consume(kafka: str, topic: str, count: int, timeout: float = 60, settle: flo
         finally:
             await consumer.stop()
         return found
+
+    return asyncio.run(run())
+
+
+def model_file(tmp_path: Path, k: int, version: int, seed: int = 0) -> tuple[Path, ModelSnapshot]:
+    leads = generate_leads(3000, random_state=seed)
+    _, snapshot = fit_model(leads.X, config=StrategyConfig(), k=k, version=version, random_state=seed)
+    path = tmp_path / f"model-{version}.json"
+    path.write_text(snapshot.model_dump_json())
+    return path, snapshot
+
+
+def publish(env: dict[str, str], path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "segmenter", "publish", str(path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def leads(n: int, seed: int, prefix: str = "L") -> tuple[LeadTable, list[tuple[bytes, bytes]]]:
+    generated = generate_leads(n, random_state=seed)
+    table = LeadTable([f"{prefix}{i:06d}" for i in range(n)], generated.X, {}, Counter())
+    return table, lead_records(table)
+
+
+def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
+    async def run() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(topics)}
+        finally:
+            await admin.close()
 
     return asyncio.run(run())

@@ -2,44 +2,15 @@
 
 import json
 import os
-import subprocess
-import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from models.events import SegmentAssigned
-from models.snapshot import ModelSnapshot
-from models.strategies import StrategyConfig
-from segmentation.synthetic import generate_leads
-from segmenter.leads_io import LeadTable
-from segmenter.pipeline import fit_model
-from segmenter.stream_cli import lead_records
 from streams.local import start_redis
-from tests.integration.harness import Worker, consume, produce, worker_env
-
-
-def model_file(tmp_path: Path, k: int, version: int, seed: int = 0) -> tuple[Path, ModelSnapshot]:
-    leads = generate_leads(3000, random_state=seed)
-    _, snapshot = fit_model(leads.X, config=StrategyConfig(), k=k, version=version, random_state=seed)
-    path = tmp_path / f"model-{version}.json"
-    path.write_text(snapshot.model_dump_json())
-    return path, snapshot
-
-
-def publish(env: dict[str, str], path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "segmenter", "publish", str(path)], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def leads(n: int, seed: int, prefix: str = "L") -> tuple[LeadTable, list[tuple[bytes, bytes]]]:
-    generated = generate_leads(n, random_state=seed)
-    table = LeadTable([f"{prefix}{i:06d}" for i in range(n)], generated.X, {}, Counter())
-    return table, lead_records(table)
+from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, worker_env
 
 
 @pytest.fixture

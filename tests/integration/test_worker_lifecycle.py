@@ -10,20 +10,7 @@ from urllib.parse import urlsplit
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.integration.harness import Worker, consume, produce, worker_env
-from tests.integration.test_pipeline import leads, model_file, publish
-
-
-def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
-    async def run() -> dict[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-        await admin.start()
-        try:
-            return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(topics)}
-        finally:
-            await admin.close()
-
-    return asyncio.run(run())
+from tests.integration.harness import Worker, consume, leads, model_file, partitions, produce, publish, worker_env
 
 
 def test_worker_creates_its_topics_with_the_configured_partitions(
