@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from models.strategies import StrategyConfig
+from segmentation.features import FEATURES, HEAVY_TAILED
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
@@ -37,6 +38,18 @@ def _pca(value: str | None) -> float | None:
     if not (number > 0 and math.isfinite(number)) or (number >= 1 and not number.is_integer()):
         raise OptionError(f"--pca {value}: give a whole component count >= 1 or a variance share in (0, 1)")
     return number
+
+
+def _log_features(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return HEAVY_TAILED
+    names = tuple(name.strip() for name in value.split(",") if name.strip() and value.strip() != "none")
+    unknown = [name for name in names if name not in FEATURES]
+    if unknown:
+        raise OptionError(
+            f"--log-features: unknown feature(s) {', '.join(unknown)}; the features are {', '.join(FEATURES)}"
+        )
+    return names
 
 
 def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
@@ -89,6 +102,12 @@ def fit(
     pca: Annotated[
         str | None, typer.Option("--pca", help="Reduce before clustering: components (5) or variance (0.92).")
     ] = None,
+    log_features: Annotated[
+        str | None,
+        typer.Option(
+            "--log-features", help="Comma-separated features to log-transform, or 'none' (default: counts and money)."
+        ),
+    ] = None,
     strategies: Annotated[Path | None, typer.Option("--strategies", help="TOML file of strategies and names.")] = None,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Also write the HTML report here.")] = None,
     algorithm: Annotated[
@@ -104,6 +123,7 @@ def fit(
 ) -> None:
     """Choose K, fit the segments, name them, attach strategies and write the model."""
     pca_value = _pca(pca)
+    logged = _log_features(log_features)
     config = _config(strategies)
     table = _read(input_file, drop_invalid, quiet)
     with steps(quiet) as progress:
@@ -115,6 +135,7 @@ def fit(
                 k=k,
                 max_k=max_k,
                 pca=pca_value,
+                log_features=logged,
                 algorithm=algorithm,
                 random_state=seed,
                 version=version,

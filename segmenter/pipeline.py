@@ -1,7 +1,7 @@
 """Batch pipeline shared by `fit`, `report` and `demo`: fit, name, price, compare, summarize."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +11,7 @@ import numpy as np
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
+from segmentation.features import HEAVY_TAILED
 from segmentation.identity import fingerprint
 from segmentation.impact import Impact, business_impact
 from segmentation.kmeans import fit_kmeans
@@ -56,13 +57,16 @@ def fit_model(
     k: int | None = None,
     max_k: int = 10,
     pca: float | None = None,
+    log_features: Sequence[str] = HEAVY_TAILED,
     algorithm: str = "auto",
     random_state: int = 0,
     version: int | None = None,
     on_k: Callable[[int], None] | None = None,
 ) -> tuple[LeadSegmenter, ModelSnapshot]:
     """Fit, profile and name segments, attach strategies, and build the model artifact."""
-    model = LeadSegmenter(n_clusters=k, max_k=max_k, pca=pca, algorithm=algorithm, random_state=random_state)
+    model = LeadSegmenter(
+        n_clusters=k, max_k=max_k, pca=pca, log_features=log_features, algorithm=algorithm, random_state=random_state
+    )
     model.fit(X, on_k=on_k)
     profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
     names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from models.snapshot import ModelSnapshot
+from segmentation.features import FEATURES
 from segmenter.main import app
 
 runner = CliRunner()
@@ -201,3 +202,27 @@ def test_bad_pca_option_is_rejected(leads_csv: Path, tmp_path: Path) -> None:
     code, _, stderr = run("fit", leads_csv, "--model-out", tmp_path / "m.json", "--pca", "1.5")
     assert code == 2
     assert "variance share in (0, 1)" in stderr
+
+
+def test_log_features_option_sets_the_models_transform(leads_csv: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.json"
+    code, _, _ = run(
+        "fit", leads_csv, "--model-out", model, "--k", "3", "--log-features", "company_size, revenue_potential"
+    )
+    assert code == 0
+    assert ModelSnapshot.from_json(model.read_bytes()).log_features == ["company_size", "revenue_potential"]
+    assert run("fit", leads_csv, "--model-out", model, "--k", "3", "--log-features", "none")[0] == 0
+    assert ModelSnapshot.from_json(model.read_bytes()).log_features == []
+    code, _, stderr = run("fit", leads_csv, "--model-out", model, "--log-features", "revenue")
+    assert code == 2 and "--log-features: unknown feature(s) revenue" in stderr
+
+
+def test_schema_prints_the_three_event_schemas() -> None:
+    code, stdout, _ = run("schema")
+    assert code == 0
+    schemas = json.loads(stdout)
+    assert set(schemas) == {"LeadEvent", "SegmentAssigned", "DeadLetter"}
+    lead = schemas["LeadEvent"]
+    assert set(lead["required"]) == {"lead_id", *FEATURES}
+    assert lead["properties"]["email_open_rate"]["maximum"] == 1
+    assert "event_id" in schemas["SegmentAssigned"]["required"]

@@ -74,3 +74,26 @@ def test_secrets_never_reach_the_log(kafka_bootstrap: str, redis_url: str, tmp_p
     assert env["SEGMENTER_REDIS_URL"] not in log or password is None
     if password:
         assert password not in log
+
+
+def test_produce_and_tail_commands_round_trip(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
+    path, _ = model_file(tmp_path, k=5, version=1)
+    leads_csv = tmp_path / "leads.csv"
+
+    def segmenter(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "segmenter", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert segmenter("generate", "--n", "300", "--seed", "2", "--out", str(leads_csv)).returncode == 0
+    with Worker(env, tmp_path):
+        publish(env, path)
+        sent = segmenter("produce", str(leads_csv), "--rate", "1000")
+        assert sent.returncode == 0, sent.stderr
+        assert "sent 300 leads" in sent.stderr
+        outputs = consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 300)
+    assert len({o.json()["lead_id"] for o in outputs}) == 300
+    tail = segmenter("tail", "--n", "4")
+    assert tail.returncode == 0, tail.stderr
+    shown = [line for line in tail.stdout.splitlines() if line.startswith("│ L")]
+    assert len(shown) == 4
