@@ -74,6 +74,15 @@ pid_ok() {
     [[ "$cmd" == *"$2"* ]]
 }
 
+# starting FILE: the process we just started in the background is alive (not exited, not a zombie). Its
+# command line may still be this shell's until `exec` happens, so it is not matched by pattern here.
+starting() {
+    local pid
+    pid="$(cat "$1" 2>/dev/null)" || return 1
+    [[ -r "/proc/$pid/stat" ]] || return 1
+    [[ "$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$pid/stat" 2>/dev/null)" != Z ]]
+}
+
 # stop_pid NAME PIDFILE PATTERN GRACE_SECONDS -> 0 if it exited after SIGTERM (or was not running), 1 if SIGKILLed
 stop_pid() {
     local name="$1" file="$2" pat="$3" grace="$4" pid i
@@ -266,7 +275,7 @@ EOF
     setsid redis-server "$RUN/redis.conf" >>"$STATE/redis.log" 2>&1 </dev/null 3>&- &
     echo $! >"$STATE/redis.pid"
     for ((i = 0; i < 200; i++)); do
-        pid_ok "$STATE/redis.pid" redis-server || { log "redis-server exited"; return 1; }
+        starting "$STATE/redis.pid" || { log "redis-server exited"; return 1; }
         if [[ "$(REDISCLI_AUTH="$pass" redis-cli --no-auth-warning -h 127.0.0.1 -p "$port" \
                 --user "$REDIS_USER" ping 2>/dev/null)" == PONG ]]; then
             return 0
@@ -335,7 +344,7 @@ EOF
         >>"$STATE/kafka.log" 2>&1 </dev/null 3>&- &
     echo $! >"$STATE/kafka.pid"
     for ((i = 0; i < KAFKA_TIMEOUT * 10; i++)); do
-        pid_ok "$STATE/kafka.pid" kafka.Kafka || { log "the Kafka broker exited during start-up"; return 1; }
+        starting "$STATE/kafka.pid" || { log "the Kafka broker exited during start-up"; return 1; }
         if grep -q 'Kafka Server started' "$STATE/kafka.log" && tcp_open "$kport" && tcp_open "$sport"; then
             log "Kafka broker started in $(elapsed "$t0")s (format + start)"
             return 0
