@@ -73,7 +73,7 @@ class DeadLetter(BaseModel):
     source_topic: str
     source_partition: int
     source_offset: int
-    error_class: str = Field(description="not_utf8, not_json, invalid, oversize")
+    error_class: str = Field(description="not_utf8, not_json, invalid, oversize, internal, undeliverable")
     reason: str = Field(max_length=1000)
     model_version: int | None
 

@@ -1,7 +1,7 @@
 """The one settings object, read from `SEGMENTER_*` environment variables at the edge."""
 
 from typing import Literal, get_args
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,9 +57,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, url: SecretStr) -> SecretStr:
-        scheme = urlsplit(url.get_secret_value()).scheme
-        if scheme not in ("redis", "rediss"):
-            raise ValueError(f"must start with redis:// or rediss://, not {scheme or 'nothing'}://")
+        parts = urlsplit(url.get_secret_value())
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(f"must start with redis:// or rediss://, not {parts.scheme or 'nothing'}://")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("the port must be a number") from None
+        if not parts.hostname:
+            raise ValueError("a host is required, as in redis://host:6379/0")
         return url
 
     @field_validator("kafka_bootstrap")
@@ -84,11 +90,13 @@ class Settings(BaseSettings):
     def redis_url_redacted(self) -> str:
         """The Redis URL with its password replaced, for logs."""
         parts = urlsplit(self.redis_url.get_secret_value())
-        if parts.password is None:
-            return parts.geturl()
-        user = parts.username or ""
-        netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        query = "&".join(
+            f"{key}=***" if key.lower() == "password" else f"{key}={value}" for key, value in parse_qsl(parts.query)
+        )
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def settings_table() -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from models.exceptions import ConfigError
 from models.strategies import StrategyConfig
 from segmentation.features import FEATURES, HEAVY_TAILED
 from segmentation.synthetic import generate_leads
@@ -63,7 +64,11 @@ def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
 def _config(path: Path | None) -> StrategyConfig:
     if path is None:
         return StrategyConfig()
-    return StrategyConfig.from_toml(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
+    return StrategyConfig.from_toml(text)
 
 
 def _finite(value: Any) -> Any:

@@ -18,6 +18,7 @@ from segmenter.exceptions import InputFileError
 __all__ = ["LeadTable", "read_leads", "read_model", "write_csv", "write_leads"]
 
 ID_COLUMN = "lead_id"
+MAX_ID_LENGTH = 128  # as LeadEvent allows
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def read_leads(path: Path, *, drop_invalid: bool = False) -> LeadTable:
             carried.append({k: _text(v) for k, v in record.items() if k != ID_COLUMN and k not in FEATURES})
     except UnicodeDecodeError as error:
         raise InputFileError(f"{path}: not UTF-8 text ({error.reason})") from None
+    except csv.Error as error:
+        raise InputFileError(f"{path}: not readable as CSV ({error})") from None
     names = list(dict.fromkeys(name for row in carried for name in row))
     extra = {name: [row.get(name, "") for row in carried] for name in names}
     X = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
@@ -136,6 +139,8 @@ def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tup
     if lead_id is None or not str(lead_id).strip():
         raise _BadRow(ID_COLUMN, "missing lead_id", lead_id)
     lead_id = str(lead_id).strip()
+    if len(lead_id) > MAX_ID_LENGTH:
+        raise _BadRow(ID_COLUMN, f"lead_id longer than {MAX_ID_LENGTH} characters", lead_id[:20] + "...")
     if lead_id in seen:
         raise _BadRow(ID_COLUMN, f"duplicate lead_id, first on line {seen[lead_id]}", lead_id)
     return lead_id, [_number(name, record.get(name)) for name in FEATURES]
@@ -150,6 +155,8 @@ def _number(column: str, value: Any) -> float:
         number = float(value)
     except ValueError:
         raise _BadRow(column, "not a number", value) from None
+    except OverflowError:
+        raise _BadRow(column, "not finite", value) from None
     if not math.isfinite(number):
         raise _BadRow(column, "not finite", value)
     return number

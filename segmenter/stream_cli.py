@@ -109,6 +109,7 @@ def tail(
 
 
 async def _tail(settings: Settings, n: int, follow: bool) -> None:
+    await ensure_topics(settings)  # subscribing to a missing topic would let the broker auto-create it
     consumer = AIOKafkaConsumer(
         settings.segments_topic,
         bootstrap_servers=bootstrap_servers(settings),

@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> tuple[faust.App, ModelHolder]:
     async def send(topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
         return await topics[topic].send(key=key, value=value, headers=headers)
 
-    router = BatchRouter(settings, holder, previous, send)
+    router = BatchRouter(settings, holder, previous, send, stopping=lambda: bool(app.should_stop))
     within = settings.batch_max_latency_ms / 1000
 
     @app.agent(topics[settings.leads_topic], name="route-leads", concurrency=1)

@@ -2,7 +2,7 @@
 
 from segmentation.exceptions import SegmenterError
 
-__all__ = ["NoModelError", "ServiceUnavailableError", "StaleModelError", "TopicMismatchError"]
+__all__ = ["NoModelError", "ServiceUnavailableError", "StaleModelError", "TopicMismatchError", "WorkerStoppingError"]
 
 
 class StaleModelError(SegmenterError):
@@ -19,3 +19,7 @@ class ServiceUnavailableError(SegmenterError):
 
 class TopicMismatchError(SegmenterError):
     """An existing topic has a different partition count than configured."""
+
+
+class WorkerStoppingError(SegmenterError):
+    """The worker stops while a batch is unfinished; the batch stays unacknowledged."""

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from models.events import DeadLetter, LeadEvent, SegmentAssigned
+from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES
 from segmentation.segmenter import LeadSegmenter
@@ -52,6 +53,8 @@ class ServingModel:
     """A model artifact made ready to assign: the fitted segmenter plus per-segment outputs."""
 
     def __init__(self, snapshot: ModelSnapshot) -> None:
+        if tuple(snapshot.features) != FEATURES:
+            raise SnapshotError(f"model {snapshot.version} has features {snapshot.features}, not {list(FEATURES)}")
         self.snapshot = snapshot
         self.version = snapshot.version
         self.segmenter: LeadSegmenter = snapshot.to_segmenter()

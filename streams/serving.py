@@ -2,11 +2,12 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import mode
 
 from models.exceptions import SnapshotError
-from streams.exceptions import ServiceUnavailableError
+from streams.exceptions import ServiceUnavailableError, WorkerStoppingError
 from streams.routing import ServingModel
 from streams.store import ModelStore
 
@@ -28,26 +29,39 @@ class ModelHolder(mode.Service):
         self.model: ServingModel | None = None
         self._loaded = asyncio.Event()
         self._outage = False
+        self._rejected: int | None = None  # a version that failed to load is not loaded again
+        self._problem: str | None = None
         self._refresh_lock = asyncio.Lock()
 
-    async def wait_for_model(self) -> ServingModel:
-        """The current model; without one, waits and says so every 30 s."""
+    async def wait_for_model(self, stopping: Callable[[], bool]) -> ServingModel:
+        """The current model; without one, waits (saying so every 30 s) until one comes or the worker stops."""
+        waited = 0.0
         while self.model is None:
+            if stopping():
+                raise WorkerStoppingError(
+                    "stopping before any model was published: the waiting leads stay unacknowledged"
+                )
             try:
-                await asyncio.wait_for(self._loaded.wait(), timeout=30)
+                await asyncio.wait_for(self._loaded.wait(), timeout=1)
             except TimeoutError:
-                log.warning("no model published yet: waiting (publish one with `segmenter publish MODEL.json`)")
+                waited += 1
+                if waited % 30 == 0:
+                    log.warning("no model published yet: waiting (publish one with `segmenter publish MODEL.json`)")
         return self.model
 
     async def refresh(self) -> bool:
         """Load the current version if it is newer than the one served; True if it swapped."""
         async with self._refresh_lock:
+            version: int | None = None
             try:
                 version = await self._store.current_version()
                 if version is None or (self.model is not None and version <= self.model.version):
                     self._recovered()
                     return False
+                if version == self._rejected:
+                    return False
                 snapshot = await self._store.load(version)
+                model = ServingModel(snapshot)
             except ServiceUnavailableError as error:
                 if not self._outage:
                     log.warning(
@@ -56,10 +70,12 @@ class ModelHolder(mode.Service):
                 self._outage = True
                 return False
             except SnapshotError as error:
-                log.error("current model cannot be loaded, keeping %s: %s", self._served(), error)
+                if str(error) != self._problem:  # once per problem, not on every poll
+                    log.error("current model cannot be served, keeping %s: %s", self._served(), error)
+                self._problem, self._rejected = str(error), version
                 return False
             self._recovered()
-            self.model = ServingModel(snapshot)
+            self.model = model
             self._loaded.set()
             log.info("serving model version %s (%s segments)", snapshot.version, len(snapshot.segments))
             return True

@@ -1,5 +1,6 @@
 """Model store: immutable versions, an atomically moved `current` pointer, and change notices."""
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -11,6 +12,8 @@ from models.snapshot import ModelSnapshot
 from streams.exceptions import ServiceUnavailableError, StaleModelError
 
 __all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore"]
+
+log = logging.getLogger(__name__)
 
 
 class ModelStore(Protocol):
@@ -60,7 +63,12 @@ class RedisModelStore:
             value = await self._client.get(self._key("current"))
         except RedisError as error:
             raise ServiceUnavailableError(f"Redis: {error}") from error
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise SnapshotError(f"{self._key('current')} holds {value!r}, not a model version") from None
 
     async def load(self, version: int) -> ModelSnapshot:
         try:
@@ -90,8 +98,12 @@ class RedisModelStore:
         try:
             await pubsub.subscribe(self.channel)
             async for message in pubsub.listen():
-                if message["type"] == "message":
+                if message["type"] != "message":
+                    continue
+                try:
                     yield int(message["data"])
+                except ValueError:
+                    log.warning("ignored a notice on %s that is not a version: %.80r", self.channel, message["data"])
         except RedisError as error:
             raise ServiceUnavailableError(f"Redis: {error}") from error
         finally:

@@ -1,0 +1,123 @@
+"""BatchRouter's delivery rules with a scripted producer: what is sent again, what is dead-lettered."""
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from models.events import LeadEvent
+from models.settings import Settings
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from segmentation.synthetic import generate_leads
+from segmenter.pipeline import fit_model
+from streams.agents import BatchRouter
+from streams.exceptions import WorkerStoppingError
+from streams.routing import RawLead, ServingModel
+from streams.serving import ModelHolder
+from streams.state import PreviousSegments
+from streams.store import InMemoryModelStore
+
+SETTINGS = Settings(max_event_bytes=1024)
+
+
+class DownRedis:
+    """A Redis client whose server is unreachable: previous segments come from the local cache."""
+
+    async def hmget(self, *_: Any) -> list[Any]:
+        raise RedisConnectionError("down")
+
+    async def hset(self, *_: Any, **__: Any) -> int:
+        raise RedisConnectionError("down")
+
+
+class ScriptedProducer:
+    """The first `fail_first` sends to `fail_topic` fail with `error`; every delivered message is kept."""
+
+    def __init__(self, fail_topic: str = "", fail_first: int = 0, error: Exception | None = None) -> None:
+        self.fail_topic, self.fail_first, self.error = fail_topic, fail_first, error
+        self.calls = 0
+        self.delivered: list[tuple[str, bytes | None, dict[str, bytes]]] = []
+
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.calls += 1
+        if topic == self.fail_topic and self.fail_first > 0:
+            self.fail_first -= 1
+            future.set_exception(self.error or KafkaTimeoutError())
+        else:
+            future.set_result(None)
+            self.delivered.append((topic, value, dict(headers)))
+        return future
+
+
+@pytest.fixture(scope="module")
+def snapshot() -> ModelSnapshot:
+    return fit_model(generate_leads(800, random_state=1).X, config=StrategyConfig(), k=4, version=3)[1]
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    real_sleep = asyncio.sleep
+
+    async def instant(_: float) -> None:
+        await real_sleep(0)
+
+    monkeypatch.setattr("streams.agents.asyncio.sleep", instant)
+    yield
+
+
+def leads(n: int) -> list[RawLead]:
+    rows = generate_leads(n, random_state=2).X
+    return [
+        RawLead("leads", 0, i, f"L{i}".encode(), LeadEvent.from_row(f"L{i}", row).model_dump_json().encode())
+        for i, row in enumerate(rows)
+    ]
+
+
+def route(
+    snapshot: ModelSnapshot, producer: ScriptedProducer, batch: list[RawLead], stopping: bool = False
+) -> tuple[int, int]:
+    holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
+    holder.model = ServingModel(snapshot)
+    previous = PreviousSegments(DownRedis())  # type: ignore[arg-type]
+    router = BatchRouter(SETTINGS, holder, previous, producer.send, stopping=lambda: stopping)
+    return asyncio.run(router.route(batch))
+
+
+def test_an_oversize_event_is_dead_lettered_with_its_first_bytes(snapshot: ModelSnapshot) -> None:
+    producer = ScriptedProducer()
+    big = RawLead("leads", 0, 9, b"big", b'{"lead_id": "x", "pad": "' + b"x" * 5000 + b'"}')
+    assert route(snapshot, producer, [*leads(3), big]) == (3, 1)
+    [(_, value, headers)] = [d for d in producer.delivered if d[0] == SETTINGS.dlq_topic]
+    assert value == big.value[:1024] and headers["error_class"] == b"oversize"
+
+
+def test_only_the_failed_messages_are_sent_again(snapshot: ModelSnapshot) -> None:
+    producer = ScriptedProducer(SETTINGS.segments_topic, fail_first=3)
+    assert route(snapshot, producer, leads(5)) == (5, 0)
+    assert producer.calls == 8  # five sent, three of them failed and were sent once more
+    assert sorted(value for topic, value, _ in producer.delivered) == sorted(
+        value for topic, value, _ in producer.delivered if topic == SETTINGS.segments_topic
+    )
+    assert len(producer.delivered) == 5
+
+
+def test_an_output_the_broker_never_takes_becomes_a_dead_letter_of_its_input(snapshot: ModelSnapshot) -> None:
+    producer = ScriptedProducer(SETTINGS.segments_topic, fail_first=2, error=MessageSizeTooLargeError())
+    batch = leads(2)
+    route(snapshot, producer, batch)
+    letters = [d for d in producer.delivered if d[0] == SETTINGS.dlq_topic]
+    assert [value for _, value, _ in letters] == [raw.value for raw in batch]
+    assert {headers["error_class"] for _, _, headers in letters} == {b"undeliverable"}
+    assert b"MessageSizeTooLargeError" in letters[0][2]["reason"]
+
+
+def test_a_stopping_worker_gives_up_the_batch_unacknowledged(snapshot: ModelSnapshot) -> None:
+    producer = ScriptedProducer()
+    with pytest.raises(WorkerStoppingError):
+        route(snapshot, producer, leads(2), stopping=True)
+    assert producer.delivered == []
