@@ -97,3 +97,22 @@ def test_produce_and_tail_commands_round_trip(kafka_bootstrap: str, redis_url: s
     assert tail.returncode == 0, tail.stderr
     shown = [line for line in tail.stdout.splitlines() if line.startswith("│ L")]
     assert len(shown) == 4
+
+
+def test_a_worker_waiting_for_a_model_stops_promptly_and_loses_nothing(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
+    path, _ = model_file(tmp_path, k=5, version=1)
+    _, records = leads(100, seed=6)
+    waiting = Worker(env, tmp_path).start()
+    produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records)
+    time.sleep(2)  # the batch is in the agent, waiting for a model
+    started = time.monotonic()
+    waiting.stop(timeout=30)  # raises if SIGTERM is not honoured
+    stopped_in = time.monotonic() - started
+    with Worker(env, tmp_path):
+        publish(env, path)
+        outputs = consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 100)
+    assert stopped_in < 30
+    assert len({o.json()["lead_id"] for o in outputs}) == 100
