@@ -5,7 +5,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from models.snapshot import ModelSnapshot
@@ -45,12 +53,12 @@ class Steps:
 
 
 class StepHandle:
-    def __init__(self, progress: Progress | None, task: object) -> None:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, *_: object) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task)  # type: ignore[arg-type]
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
 
 
 @contextmanager

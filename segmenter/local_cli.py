@@ -4,6 +4,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 import typer
 
@@ -23,14 +24,27 @@ app.add_typer(local, name="local")
 def save_state(workdir: Path, services: list[LocalService]) -> None:
     """Remember what runs in the background so that `local down` can stop it."""
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    state = {"workdir": str(workdir), "services": {s.name: {"pid": s.process.pid, "url": s.url} for s in services}}
+    state: _State = {
+        "workdir": str(workdir),
+        "services": {s.name: {"pid": s.process.pid, "url": s.url} for s in services},
+    }
     STATE_FILE.write_text(json.dumps(state, indent=1))
 
 
-def _state() -> dict[str, object] | None:
+class _Running(TypedDict):
+    pid: int
+    url: str
+
+
+class _State(TypedDict):
+    workdir: str
+    services: dict[str, _Running]
+
+
+def _state() -> _State | None:
     if not STATE_FILE.is_file():
         return None
-    state: dict[str, object] = json.loads(STATE_FILE.read_text())
+    state: _State = json.loads(STATE_FILE.read_text())
     return state
 
 
@@ -44,8 +58,7 @@ def _alive(pid: int) -> bool:
 
 def running() -> bool:
     state = _state()
-    services = state["services"] if state else {}
-    return any(_alive(s["pid"]) for s in services.values())  # type: ignore[attr-defined]
+    return state is not None and any(_alive(s["pid"]) for s in state["services"].values())
 
 
 @local.command()
@@ -73,10 +86,10 @@ def down() -> None:
     if state is None:
         out.print("nothing is running")
         return
-    for name, service in state["services"].items():  # type: ignore[attr-defined]
+    for name, service in state["services"].items():
         stopped = stop_pid(service["pid"])
         out.print(f"{name}: {'stopped' if stopped else 'was not running'}")
-    shutil.rmtree(str(state["workdir"]), ignore_errors=True)
+    shutil.rmtree(state["workdir"], ignore_errors=True)
     STATE_FILE.unlink()
 
 
@@ -88,8 +101,7 @@ def status() -> None:
     if state is None:
         out.print("nothing is running")
         raise typer.Exit(3)
-    services = state["services"]
-    for name, service in services.items():  # type: ignore[attr-defined]
+    for name, service in state["services"].items():
         out.print(
             f"{name}: {'running' if _alive(service['pid']) else 'stopped'} (pid {service['pid']}) {service['url']}"
         )
