@@ -1,6 +1,8 @@
 """Kafka plumbing: client security options from settings, and explicit topic creation and checks."""
 
+import asyncio
 import ssl
+import time
 from typing import Any
 
 import faust
@@ -89,8 +91,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
             for error in response.to_object()["topic_errors"]:
                 if error["error_code"] not in (0, _TOPIC_ALREADY_EXISTS):
                     raise ServiceUnavailableError(f"Kafka refused to create topic {error['topic']}: {error}")
-        for description in await admin.describe_topics(list(layout)):
-            name, found = description["topic"], len(description["partitions"])
+        for name, found in (await _partition_counts(admin, list(layout))).items():
             if found != layout[name]:
                 raise TopicMismatchError(
                     f"topic {name} has {found} partitions, the settings say {layout[name]}: "
@@ -101,3 +102,20 @@ async def ensure_topics(settings: Settings) -> list[str]:
         raise ServiceUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {error!r}") from error
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 20) -> dict[str, int]:
+    """Partitions per topic. A broker may briefly answer with an error and no partitions (metadata of a
+    new topic still spreading, a leader moving): ask again rather than mistake it for a mismatch."""
+    deadline = time.monotonic() + timeout
+    while True:
+        descriptions = await admin.describe_topics(names)
+        unsettled = [d for d in descriptions if d["error_code"] or not d["partitions"]]
+        if not unsettled:
+            return {d["topic"]: len(d["partitions"]) for d in descriptions}
+        if time.monotonic() > deadline:
+            first = unsettled[0]
+            raise ServiceUnavailableError(
+                f"Kafka does not describe topic {first['topic']} (error {first['error_code']})"
+            )
+        await asyncio.sleep(0.5)
