@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     control_topic: str = Field(default="segmenter-control", description="Operator commands")
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
+    engine: Literal["agent", "batch"] = Field(
+        default="agent",
+        description="How leads are consumed: a Faust agent, or an aiokafka consumer reading whole batches",
+    )
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="Most leads assigned in one batch")
     batch_max_latency_ms: float = Field(default=50, gt=0, le=60_000, description="Longest wait to fill a batch")
     max_event_bytes: int = Field(

@@ -3,7 +3,6 @@
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import faust
 import mode
@@ -13,8 +12,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models.settings import Settings
-from streams.agents import BatchRouter
+from streams.batch_engine import BatchEngine
 from streams.kafka import bootstrap_servers, ensure_topics, faust_credentials
+from streams.outbox import KafkaOutbox
+from streams.router import BatchRouter
 from streams.routing import RawLead
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
@@ -36,8 +37,9 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     )
 
 
-def create_app(settings: Settings) -> tuple[faust.App, ModelHolder]:
-    """The Faust app and the model holder service the worker must run beside it."""
+def create_app(settings: Settings) -> tuple[faust.App, list[mode.Service]]:
+    """The Faust app and the services the worker runs beside it: the model holder, the producer of
+    outputs, and with the `batch` engine the consumer of the leads topic."""
     session = settings.kafka_session_timeout_seconds
     app = faust.App(
         settings.app_id,
@@ -61,19 +63,24 @@ def create_app(settings: Settings) -> tuple[faust.App, ModelHolder]:
     client = redis_client(settings)
     holder = ModelHolder(RedisModelStore(client, settings.redis_key_prefix), poll_seconds=settings.model_poll_seconds)
     previous = PreviousSegments(client, settings.redis_key_prefix)
-    names = (settings.leads_topic, settings.segments_topic, settings.transitions_topic, settings.dlq_topic)
-    topics = {
-        name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-        for name in names
-    }
+    outbox = KafkaOutbox(settings)
+    services: list[mode.Service] = [holder, outbox]
+    app_stopping = lambda: bool(app.should_stop)  # noqa: E731
+    if settings.engine == "batch":
+        services.append(BatchEngine(settings, holder, previous, outbox, app_stopping))
+    else:
+        _add_agent(app, settings, BatchRouter(settings, holder, previous, outbox, app_stopping))
+    return app, services
 
-    async def send(topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
-        return await topics[topic].send(key=key, value=value, headers=headers)
 
-    router = BatchRouter(settings, holder, previous, send, stopping=lambda: bool(app.should_stop))
+def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
+    """The `agent` engine: a Faust agent over the leads topic."""
+    leads = app.topic(
+        settings.leads_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
     within = settings.batch_max_latency_ms / 1000
 
-    @app.agent(topics[settings.leads_topic], name="route-leads", concurrency=1)
+    @app.agent(leads, name="route-leads", concurrency=1)
     async def route_leads(stream: faust.StreamT[bytes]) -> None:
         # noack + noack_take: Faust's take() acks a batch even when it fails; here a batch is
         # acked, in offset order, only after all its outputs are acknowledged by the broker.
@@ -84,11 +91,9 @@ def create_app(settings: Settings) -> tuple[faust.App, ModelHolder]:
             for event in batch:
                 event.ack()
 
-    return app, holder
-
 
 def run_worker(settings: Settings) -> None:
     """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
     asyncio.run(ensure_topics(settings))
-    app, holder = create_app(settings)
-    faust.Worker(app, holder, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    app, services = create_app(settings)
+    faust.Worker(app, *services, loglevel=settings.log_level, quiet=True).execute_from_commandline()

@@ -4,17 +4,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import ValidationError
 
-from models.events import DeadLetter, LeadEvent, SegmentAssigned
+from models.events import DeadLetter, LeadEvent
 from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["RawLead", "Rejected", "ServingModel", "assign", "decode"]
+__all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode"]
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 
@@ -59,6 +61,11 @@ class ServingModel:
         self.version = snapshot.version
         self.segmenter: LeadSegmenter = snapshot.to_segmenter()
         self.segment_ids = [s.id for s in snapshot.segments]
+        # The per-segment part of every output, built once per model rather than once per lead.
+        self.segment_fields: list[dict[str, Any]] = [
+            {"segment_id": s.id, "segment_name": s.name, "strategy": s.strategy.model_dump(mode="json")}
+            for s in snapshot.segments
+        ]
 
 
 def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead, LeadEvent]], list[Rejected]]:
@@ -91,41 +98,53 @@ def _explain(error: ValidationError) -> tuple[str, str]:
     return "invalid", f"{where}: {first['msg']}{more}"
 
 
+@dataclass(frozen=True)
+class Routed:
+    """One assignment: what the state needs, and the `SegmentAssigned` JSON to publish."""
+
+    lead_id: str
+    segment_id: int
+    previous_segment_id: int | None
+    value: bytes
+
+
 def assign(
     model: ServingModel,
     leads: Sequence[tuple[RawLead, LeadEvent]],
     previous: Mapping[str, int],
     now: datetime,
-) -> list[SegmentAssigned]:
-    """Assign a batch in one vectorized pass; `previous` maps lead_id to its last segment id
-    (a lead seen twice in the batch gets the first assignment as its previous segment)."""
+) -> list[Routed]:
+    """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
+    `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
+    assignment as its previous segment)."""
     if not leads:
         return []
     X = np.array([[getattr(event, name) for name in FEATURES] for _, event in leads], dtype=np.float64)
     result = model.segmenter.assign(X)
-    segments = model.snapshot.segments
     features = model.snapshot.features
+    top_features = [[features[j] for j in row] for row in result.top_features.tolist()]
+    distances, confidences = result.distance.tolist(), result.confidence.tolist()
+    outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
+    version, assigned_at = model.version, now
     last = dict(previous)
     out = []
     for i, (raw, event) in enumerate(leads):
-        segment = segments[result.segment[i]]
+        fields = model.segment_fields[segment_index[i]]
+        segment_id = fields["segment_id"]
         previous_id = last.get(event.lead_id)
-        last[event.lead_id] = segment.id
-        out.append(
-            SegmentAssigned(
-                event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{raw.topic}/{raw.partition}/{raw.offset}/{model.version}")),
-                lead_id=event.lead_id,
-                segment_id=segment.id,
-                segment_name=segment.name,
-                strategy=segment.strategy,
-                model_version=model.version,
-                distance=float(result.distance[i]),
-                confidence=float(result.confidence[i]),
-                top_features=[features[j] for j in result.top_features[i]],
-                is_outlier=bool(result.is_outlier[i]),
-                previous_segment_id=previous_id,
-                occurred_at=event.occurred_at,
-                assigned_at=now,
-            )
-        )
+        last[event.lead_id] = segment_id
+        output = {
+            "event_id": str(uuid.uuid5(_EVENT_NAMESPACE, f"{raw.topic}/{raw.partition}/{raw.offset}/{version}")),
+            "lead_id": event.lead_id,
+            **fields,
+            "model_version": version,
+            "distance": distances[i],
+            "confidence": confidences[i],
+            "top_features": top_features[i],
+            "is_outlier": outliers[i],
+            "previous_segment_id": previous_id,
+            "occurred_at": event.occurred_at,
+            "assigned_at": assigned_at,
+        }
+        out.append(Routed(event.lead_id, segment_id, previous_id, orjson.dumps(output, option=orjson.OPT_UTC_Z)))
     return out

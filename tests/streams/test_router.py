@@ -1,7 +1,7 @@
 """BatchRouter's delivery rules with a scripted producer: what is sent again, what is dead-lettered."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -14,8 +14,9 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from segmentation.synthetic import generate_leads
 from segmenter.pipeline import fit_model
-from streams.agents import BatchRouter
 from streams.exceptions import WorkerStoppingError
+from streams.outbox import Outgoing
+from streams.router import BatchRouter
 from streams.routing import RawLead, ServingModel
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
@@ -34,24 +35,25 @@ class DownRedis:
         raise RedisConnectionError("down")
 
 
-class ScriptedProducer:
-    """The first `fail_first` sends to `fail_topic` fail with `error`; every delivered message is kept."""
+class ScriptedOutbox:
+    """The first `fail_first` messages to `fail_topic` fail with `error`; every delivered message is kept."""
 
     def __init__(self, fail_topic: str = "", fail_first: int = 0, error: Exception | None = None) -> None:
         self.fail_topic, self.fail_first, self.error = fail_topic, fail_first, error
         self.calls = 0
         self.delivered: list[tuple[str, bytes | None, dict[str, bytes]]] = []
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.calls += 1
-        if topic == self.fail_topic and self.fail_first > 0:
-            self.fail_first -= 1
-            future.set_exception(self.error or KafkaTimeoutError())
-        else:
-            future.set_result(None)
-            self.delivered.append((topic, value, dict(headers)))
-        return future
+    async def deliver(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for m in messages:
+            self.calls += 1
+            if m.topic == self.fail_topic and self.fail_first > 0:
+                self.fail_first -= 1
+                results.append(self.error or KafkaTimeoutError())
+            else:
+                results.append(None)
+                self.delivered.append((m.topic, m.value, dict(m.headers)))
+        return results
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     async def instant(_: float) -> None:
         await real_sleep(0)
 
-    monkeypatch.setattr("streams.agents.asyncio.sleep", instant)
+    monkeypatch.setattr("streams.router.asyncio.sleep", instant)
     yield
 
 
@@ -79,17 +81,17 @@ def leads(n: int) -> list[RawLead]:
 
 
 def route(
-    snapshot: ModelSnapshot, producer: ScriptedProducer, batch: list[RawLead], stopping: bool = False
+    snapshot: ModelSnapshot, producer: ScriptedOutbox, batch: list[RawLead], stopping: bool = False
 ) -> tuple[int, int]:
     holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
     holder.model = ServingModel(snapshot)
     previous = PreviousSegments(DownRedis())  # type: ignore[arg-type]
-    router = BatchRouter(SETTINGS, holder, previous, producer.send, stopping=lambda: stopping)
+    router = BatchRouter(SETTINGS, holder, previous, producer, stopping=lambda: stopping)
     return asyncio.run(router.route(batch))
 
 
 def test_an_oversize_event_is_dead_lettered_with_its_first_bytes(snapshot: ModelSnapshot) -> None:
-    producer = ScriptedProducer()
+    producer = ScriptedOutbox()
     big = RawLead("leads", 0, 9, b"big", b'{"lead_id": "x", "pad": "' + b"x" * 5000 + b'"}')
     assert route(snapshot, producer, [*leads(3), big]) == (3, 1)
     [(_, value, headers)] = [d for d in producer.delivered if d[0] == SETTINGS.dlq_topic]
@@ -97,7 +99,7 @@ def test_an_oversize_event_is_dead_lettered_with_its_first_bytes(snapshot: Model
 
 
 def test_only_the_failed_messages_are_sent_again(snapshot: ModelSnapshot) -> None:
-    producer = ScriptedProducer(SETTINGS.segments_topic, fail_first=3)
+    producer = ScriptedOutbox(SETTINGS.segments_topic, fail_first=3)
     assert route(snapshot, producer, leads(5)) == (5, 0)
     assert producer.calls == 8  # five sent, three of them failed and were sent once more
     assert sorted(value for topic, value, _ in producer.delivered) == sorted(
@@ -107,7 +109,7 @@ def test_only_the_failed_messages_are_sent_again(snapshot: ModelSnapshot) -> Non
 
 
 def test_an_output_the_broker_never_takes_becomes_a_dead_letter_of_its_input(snapshot: ModelSnapshot) -> None:
-    producer = ScriptedProducer(SETTINGS.segments_topic, fail_first=2, error=MessageSizeTooLargeError())
+    producer = ScriptedOutbox(SETTINGS.segments_topic, fail_first=2, error=MessageSizeTooLargeError())
     batch = leads(2)
     route(snapshot, producer, batch)
     letters = [d for d in producer.delivered if d[0] == SETTINGS.dlq_topic]
@@ -117,7 +119,7 @@ def test_an_output_the_broker_never_takes_becomes_a_dead_letter_of_its_input(sna
 
 
 def test_a_stopping_worker_gives_up_the_batch_unacknowledged(snapshot: ModelSnapshot) -> None:
-    producer = ScriptedProducer()
+    producer = ScriptedOutbox()
     with pytest.raises(WorkerStoppingError):
         route(snapshot, producer, leads(2), stopping=True)
     assert producer.delivered == []

@@ -11,7 +11,7 @@ from models.strategies import StrategyConfig
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
 from segmenter.pipeline import fit_model
-from streams.routing import RawLead, ServingModel, assign, decode
+from streams.routing import RawLead, Routed, ServingModel, assign, decode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,24 +85,40 @@ def test_assign_matches_the_model_and_fills_every_field(snapshot: ModelSnapshot)
     raws = [raw(LeadEvent.from_row(f"L{i}", row).model_dump_json().encode(), i) for i, row in enumerate(leads.X)]
     valid, _ = decode(raws, max_bytes=4096)
     model = ServingModel(snapshot)
-    out = assign(model, valid, {"L0": 4}, NOW)
+    routed = assign(model, valid, {"L0": 4}, NOW)
+    out = [SegmentAssigned.model_validate_json(r.value) for r in routed]
     expected = model.segmenter.predict(leads.X)
     assert [o.segment_id for o in out] == [snapshot.segments[i].id for i in expected]
     assert out[0].previous_segment_id == 4 and out[1].previous_segment_id is None
     assert all(o.model_version == 7 and o.assigned_at == NOW for o in out)
     assert all(o.strategy == snapshot.segments[o.segment_id].strategy for o in out)
     assert all(set(o.top_features) <= set(FEATURES) and len(o.top_features) == 3 for o in out)
-    assert SegmentAssigned.model_validate_json(out[0].model_dump_json()) == out[0]
+    assert [(r.lead_id, r.segment_id, r.previous_segment_id) for r in routed] == [
+        (o.lead_id, o.segment_id, o.previous_segment_id) for o in out
+    ]
+
+
+def test_the_published_json_keeps_the_event_time_and_the_schema_field_order(snapshot: ModelSnapshot) -> None:
+    occurred = datetime(2026, 5, 1, 12, 30, 15, 250000, tzinfo=UTC)
+    valid, _ = decode([raw(encode(lead(occurred_at=occurred.isoformat())), 3)], max_bytes=4096)
+    (routed,) = assign(ServingModel(snapshot), valid, {}, NOW)
+    published = SegmentAssigned.model_validate_json(routed.value)
+    assert published.occurred_at == occurred and published.assigned_at == NOW
+    assert list(json.loads(routed.value)) == list(SegmentAssigned.model_fields)
 
 
 def test_event_ids_are_deterministic_per_message_and_model_version(snapshot: ModelSnapshot) -> None:
     valid, _ = decode([raw(encode(lead()), offset=5), raw(encode(lead()), offset=6)], max_bytes=4096)
     model = ServingModel(snapshot)
-    first, second = assign(model, valid, {}, NOW), assign(model, valid, {}, NOW)
-    assert [o.event_id for o in first] == [o.event_id for o in second]
-    assert first[0].event_id != first[1].event_id
+    first, second = event_ids(assign(model, valid, {}, NOW)), event_ids(assign(model, valid, {}, NOW))
+    assert first == second
+    assert first[0] != first[1]
     newer = ServingModel(snapshot.model_copy(update={"version": 8}))
-    assert assign(newer, valid[:1], {}, NOW)[0].event_id != first[0].event_id
+    assert event_ids(assign(newer, valid[:1], {}, NOW))[0] != first[0]
+
+
+def event_ids(routed: list[Routed]) -> list[str]:
+    return [json.loads(r.value)["event_id"] for r in routed]
 
 
 def test_a_lead_twice_in_one_batch_sees_its_first_assignment_as_previous(snapshot: ModelSnapshot) -> None:

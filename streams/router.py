@@ -1,12 +1,11 @@
-"""The lead-routing agent: a batch of raw messages in, assignments and dead letters out, acked
-only after every output is acknowledged by the broker (at-least-once)."""
+"""Routing one batch of raw lead messages: assignments and dead letters out, returned only after
+every output is acknowledged by the broker (at-least-once). Shared by both engines."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka.errors import (
     CorruptRecordException,
@@ -15,36 +14,22 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from faust.exceptions import ProducerSendError
 
 from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
+from streams.outbox import Outbox, Outgoing
 from streams.routing import RawLead, Rejected, assign, decode
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 
-__all__ = ["BatchRouter", "Outgoing", "Send"]
+__all__ = ["BatchRouter"]
 
 log = logging.getLogger(__name__)
-
-# send(topic, key, value, headers) -> a future resolved when the broker acknowledges.
-Send = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[Awaitable[Any]]]
 
 _MAX_BACKOFF = 30.0
 # Errors about the message itself: sending it again can never succeed.
 _NEVER_ACCEPTED = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException)
 _TRUNCATED_BYTES = 1024
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to produce, and the input it answers (for dead-lettering it if it cannot be sent)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    source: RawLead
 
 
 class BatchRouter:
@@ -55,13 +40,13 @@ class BatchRouter:
         settings: Settings,
         holder: ModelHolder,
         previous: PreviousSegments,
-        send: Send,
+        outbox: Outbox,
         stopping: Callable[[], bool],
     ) -> None:
         self._settings = settings
         self._holder = holder
         self._previous = previous
-        self._send = send
+        self._outbox = outbox
         self._stopping = stopping
 
     async def route(self, raws: Sequence[RawLead]) -> tuple[int, int]:
@@ -79,10 +64,9 @@ class BatchRouter:
         s = self._settings
         messages: list[Outgoing] = []
         for (raw, _), output in zip(valid, outputs, strict=True):
-            value = output.model_dump_json().encode()
-            messages.append(Outgoing(s.segments_topic, raw.key, value, [], raw))
+            messages.append(Outgoing(s.segments_topic, raw.key, output.value, [], raw))
             if output.previous_segment_id is not None and output.previous_segment_id != output.segment_id:
-                messages.append(Outgoing(s.transitions_topic, raw.key, value, [], raw))
+                messages.append(Outgoing(s.transitions_topic, raw.key, output.value, [], raw))
         for bad in rejected:
             payload = bad.raw.value
             if bad.error_class == "oversize" and payload is not None:
@@ -102,11 +86,12 @@ class BatchRouter:
         while pending:
             if self._stopping():
                 raise WorkerStoppingError("stopping with a batch not yet delivered: it will be processed again")
-            results = await asyncio.gather(*[await self._attempt(m) for m in pending], return_exceptions=True)
-            retry: list[Outgoing] = []
-            for message, result in zip(pending, results, strict=True):
-                if isinstance(result, BaseException):
-                    retry.append(self._instead_of(message, result, version))
+            results = await self._outbox.deliver(pending)
+            retry = [
+                self._instead_of(message, error, version)
+                for message, error in zip(pending, results, strict=True)
+                if error is not None
+            ]
             if retry:
                 log.warning("%d of %d messages not delivered: retrying in %.1fs", len(retry), len(pending), backoff)
                 await asyncio.sleep(backoff)
@@ -115,22 +100,13 @@ class BatchRouter:
                 log.info("delivery recovered")
             pending = retry
 
-    async def _attempt(self, message: Outgoing) -> Awaitable[Any]:
-        try:
-            return await self._send(message.topic, message.key, message.value, message.headers)
-        except (KafkaError, ProducerSendError) as error:
-            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            failed.set_exception(error)
-            return failed
-
     def _instead_of(self, message: Outgoing, error: BaseException, version: int) -> Outgoing:
         """What to send next for a message that failed with `error`."""
-        if not isinstance(error, KafkaError | ProducerSendError):
+        if not isinstance(error, KafkaError):
             raise error
-        cause = error.__cause__ if isinstance(error, ProducerSendError) else error
-        if not isinstance(cause, _NEVER_ACCEPTED):  # timeouts, lost leaders, a broker down: they pass
+        if not isinstance(error, _NEVER_ACCEPTED):  # timeouts, lost leaders, a broker down: they pass
             return message
-        reason = f"{type(cause).__name__}: the broker refused the output"
+        reason = f"{type(error).__name__}: the broker refused the output"
         if message.topic != self._settings.dlq_topic:
             dead = Rejected(message.source, "undeliverable", reason).dead_letter(version)
             return Outgoing(self._settings.dlq_topic, message.key, message.source.value, dead.headers(), message.source)

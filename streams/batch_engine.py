@@ -1,0 +1,113 @@
+"""The `batch` engine: the leads topic read by a plain aiokafka consumer, a `getmany` at a time."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import mode
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import ConsumerStoppedError, KafkaError
+
+from models.settings import Settings
+from streams.exceptions import WorkerStoppingError
+from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.outbox import Outbox
+from streams.router import BatchRouter
+from streams.routing import RawLead
+from streams.serving import ModelHolder
+from streams.state import PreviousSegments
+
+__all__ = ["BatchEngine", "batch_group"]
+
+log = logging.getLogger(__name__)
+
+
+def batch_group(settings: Settings) -> str:
+    """The consumer group of the batch engine (Faust's own group, the app id, coordinates the rest)."""
+    return f"{settings.app_id}-batch"
+
+
+class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a rebalance until the batch in flight is delivered and committed, so that partitions
+    move with their offsets up to date instead of having the new owner route that batch again."""
+
+    def __init__(self, in_flight: asyncio.Lock) -> None:
+        self._in_flight = in_flight
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._in_flight:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
+class BatchEngine(mode.Service):
+    """Each `getmany` is one batch for the router; its offsets are committed only after the router
+    returns, that is after every output and dead letter of the batch is acknowledged."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        holder: ModelHolder,
+        previous: PreviousSegments,
+        outbox: Outbox,
+        app_stopping: Callable[[], bool],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._settings = settings
+        self._router = BatchRouter(settings, holder, previous, outbox, lambda: self.should_stop or app_stopping())
+        self._in_flight = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer
+
+    async def on_start(self) -> None:
+        s = self._settings
+        session_ms = int(s.kafka_session_timeout_seconds * 1000)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers(s),
+            group_id=batch_group(s),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(session_ms // 6, 500),
+            rebalance_timeout_ms=max(session_ms, 10_000),
+            max_poll_records=s.batch_size,
+            fetch_max_wait_ms=int(s.batch_max_latency_ms),
+            max_partition_fetch_bytes=max(1_048_576, s.max_event_bytes * 4),
+            **aiokafka_security(s),
+        )
+        self._consumer.subscribe([s.leads_topic], listener=_FinishBatchFirst(self._in_flight))
+        await self._consumer.start()
+
+    async def on_stop(self) -> None:
+        await self._consumer.stop()
+
+    @mode.Service.task
+    async def _consume(self) -> None:
+        timeout_ms = int(self._settings.batch_max_latency_ms)
+        while not self.should_stop:
+            try:
+                fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._settings.batch_size)
+            except ConsumerStoppedError:
+                return
+            if not fetched:
+                continue
+            raws = [
+                RawLead(tp.topic, tp.partition, m.offset, m.key, m.value)
+                for tp, records in fetched.items()
+                for m in records
+            ]
+            async with self._in_flight:
+                try:
+                    await self._router.route(raws)
+                except WorkerStoppingError as stopping:
+                    log.info("%s", stopping)
+                    return
+                await self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as error:  # e.g. the partitions moved meanwhile: their new owner routes them again
+            log.warning("offsets of a routed batch not committed (%r): its leads may be routed again", error)
