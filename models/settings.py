@@ -1,5 +1,6 @@
 """The one settings object, read from `SEGMENTER_*` environment variables at the edge."""
 
+from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -44,6 +45,16 @@ class Settings(BaseSettings):
         default=10, ge=1, le=300, description="Consumer group session timeout; a dead worker's partitions move after it"
     )
     model_poll_seconds: float = Field(default=5, gt=0, le=3600, description="How often the model pointer is polled")
+    refit_interval_seconds: float = Field(
+        default=0, ge=0, le=30 * 86_400, description="The leader refits this often (0: only on `segmenter refit`)"
+    )
+    refit_sample_size: int = Field(
+        default=100_000, ge=1_000, le=10_000_000, description="Leads each worker keeps, sampled uniformly, to refit on"
+    )
+    refit_min_leads: int = Field(default=5_000, ge=100, description="A refit with fewer sampled leads is skipped")
+    refit_seed_file: Path | None = Field(
+        default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start"
+    )
     redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol"

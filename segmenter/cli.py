@@ -11,13 +11,14 @@ import typer
 
 from models.exceptions import ConfigError
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.features import FEATURES, HEAVY_TAILED
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
 from segmenter.console import err, out, print_fit, steps
 from segmenter.exceptions import OptionError
-from segmenter.pipeline import analyze, fit_model, measure_pca_speedup, summary
+from segmenter.pipeline import analyze, measure_pca_speedup, summary
 from segmenter.report import write_report
 
 __all__ = ["assign", "fit", "generate", "report"]

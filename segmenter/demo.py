@@ -23,6 +23,7 @@ from rich.table import Table
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.impact import Impact, business_impact
 from segmentation.synthetic import generate_leads
 from segmenter.app import Quiet, Seed, app, user_errors
@@ -30,7 +31,7 @@ from segmenter.console import err, money, out, steps
 from segmenter.exceptions import OptionError
 from segmenter.leads_io import LeadTable, read_leads, write_leads
 from segmenter.local_cli import STATE_FILE, running, save_state
-from segmenter.pipeline import analyze, fit_model
+from segmenter.pipeline import analyze
 from segmenter.report import write_report
 from segmenter.stream_cli import lead_records
 from streams.exceptions import ServiceUnavailableError

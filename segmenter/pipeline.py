@@ -1,21 +1,16 @@
 """Batch pipeline shared by `fit`, `report` and `demo`: fit, name, price, compare, summarize."""
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from models.snapshot import ModelSnapshot
-from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
-from segmentation.features import HEAVY_TAILED
-from segmentation.identity import fingerprint
 from segmentation.impact import Impact, business_impact
 from segmentation.kmeans import fit_kmeans
-from segmentation.naming import name_segments
 from segmentation.profiling import SegmentProfile, profile_segments
 from segmentation.projection import Projection, fit_projection
 from segmentation.segmenter import LeadSegmenter
@@ -48,40 +43,6 @@ class PcaReduction:
     @property
     def speedup(self) -> float:
         return self.full_fit_seconds / self.reduced_fit_seconds if self.reduced_fit_seconds else float("inf")
-
-
-def fit_model(
-    X: np.ndarray,
-    *,
-    config: StrategyConfig,
-    k: int | None = None,
-    max_k: int = 10,
-    pca: float | None = None,
-    log_features: Sequence[str] = HEAVY_TAILED,
-    algorithm: str = "auto",
-    random_state: int = 0,
-    version: int | None = None,
-    on_k: Callable[[int], None] | None = None,
-) -> tuple[LeadSegmenter, ModelSnapshot]:
-    """Fit, profile and name segments, attach strategies, and build the model artifact."""
-    model = LeadSegmenter(
-        n_clusters=k, max_k=max_k, pca=pca, log_features=log_features, algorithm=algorithm, random_state=random_state
-    )
-    model.fit(X, on_k=on_k)
-    profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
-    names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]
-    created_at = datetime.now().astimezone()
-    snapshot = ModelSnapshot.from_segmenter(
-        model,
-        names=names,
-        strategies=[config.strategy_for(name) for name in names],
-        profiles=profiles,
-        baseline=config.baseline,
-        version=version or int(created_at.timestamp() * 1000),
-        created_at=created_at,
-        fingerprint=fingerprint(X),
-    )
-    return model, snapshot
 
 
 def analyze(

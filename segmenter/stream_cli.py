@@ -1,4 +1,4 @@
-"""Streaming commands: `worker`, `publish`, `produce`, `tail`, `schema`."""
+"""Streaming commands: `worker`, `publish`, `refit`, `produce`, `tail`, `schema`."""
 
 import asyncio
 import json
@@ -33,10 +33,14 @@ def worker() -> None:
     settings = load_settings()
     err.print(
         f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
-        f"{settings.partitions} partitions",
+        f"{settings.partitions} partitions, {settings.engine} engine",
         highlight=False,
     )
-    run_worker(settings)
+    seed = None
+    if settings.refit_seed_file is not None:
+        seed = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True).X
+        err.print(f"refit sample seeded with {len(seed):,} leads from {settings.refit_seed_file}", highlight=False)
+    run_worker(settings, seed)
 
 
 @app.command()
@@ -47,6 +51,24 @@ def publish(model_file: Annotated[Path, typer.Argument(help="Model JSON written 
     snapshot = read_model(model_file)
     asyncio.run(publish_model(settings, snapshot))
     out.print(f"published model version {snapshot.version} ({len(snapshot.segments)} segments)", highlight=False)
+
+
+@app.command()
+@user_errors
+def refit() -> None:
+    """Ask the workers to refit the served model on the leads they sampled, and publish it."""
+    settings = load_settings()
+    asyncio.run(_send_command(settings, "refit"))
+    out.print(f"refit requested on {settings.control_topic}", highlight=False)
+
+
+async def _send_command(settings: Settings, command: str) -> None:
+    await ensure_topics(settings)
+    async with kafka_producer(settings) as producer:
+        try:
+            await producer.send_and_wait(settings.control_topic, json.dumps({"command": command}).encode())
+        except KafkaError as error:
+            raise ServiceUnavailableError(f"Kafka did not take the command: {error!r}") from error
 
 
 def lead_records(table: leads_io.LeadTable) -> list[tuple[bytes, bytes]]:

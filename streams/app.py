@@ -1,45 +1,35 @@
 """The Faust worker: topics, the lead-routing agent, the model holder; built from settings only."""
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 
 import faust
 import mode
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+import numpy as np
 
 from models.settings import Settings
 from streams.batch_engine import BatchEngine
 from streams.kafka import bootstrap_servers, ensure_topics, faust_credentials
 from streams.outbox import KafkaOutbox
+from streams.publishing import publish_model
+from streams.refit import LeadSample, Refitter, parse_command
 from streams.router import BatchRouter
 from streams.routing import RawLead
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
-from streams.store import RedisModelStore
+from streams.store import RedisModelStore, redis_client
 
-__all__ = ["create_app", "redis_client", "run_worker"]
+__all__ = ["create_app", "run_worker"]
 
-
-def redis_client(settings: Settings) -> aioredis.Redis:
-    """A Redis client with short timeouts, so an outage is noticed instead of waited out; a pooled
-    connection that died with a restarted server is retried once instead of reported as an outage."""
-    return aioredis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        retry_on_error=[RedisConnectionError],
-    )
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> tuple[faust.App, list[mode.Service]]:
+def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faust.App, list[mode.Service]]:
     """The Faust app and the services the worker runs beside it: the model holder, the producer of
-    outputs, and with the `batch` engine the consumer of the leads topic."""
+    outputs, the refitter (its sample first filled with the `seed` leads, if any) and with the
+    `batch` engine the consumer of the leads topic."""
     session = settings.kafka_session_timeout_seconds
     app = faust.App(
         settings.app_id,
@@ -64,13 +54,39 @@ def create_app(settings: Settings) -> tuple[faust.App, list[mode.Service]]:
     holder = ModelHolder(RedisModelStore(client, settings.redis_key_prefix), poll_seconds=settings.model_poll_seconds)
     previous = PreviousSegments(client, settings.redis_key_prefix)
     outbox = KafkaOutbox(settings)
-    services: list[mode.Service] = [holder, outbox]
+    sample = LeadSample(settings.refit_sample_size)
+    if seed is not None:
+        sample.add(seed)
+    refitter = Refitter(settings, holder, sample, lambda snapshot: publish_model(settings, snapshot))
+    services: list[mode.Service] = [holder, outbox, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
-        services.append(BatchEngine(settings, holder, previous, outbox, app_stopping))
+        services.append(BatchEngine(settings, holder, previous, outbox, app_stopping, sample))
     else:
-        _add_agent(app, settings, BatchRouter(settings, holder, previous, outbox, app_stopping))
+        _add_agent(app, settings, BatchRouter(settings, holder, previous, outbox, app_stopping, sample))
+    _add_control(app, settings, refitter)
     return app, services
+
+
+def _add_control(app: faust.App, settings: Settings, refitter: Refitter) -> None:
+    """Operator commands on the control topic, and the leader's refit timer."""
+    control = app.topic(
+        settings.control_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+    @app.agent(control, name="control", concurrency=1)
+    async def on_command(commands: faust.StreamT[bytes]) -> None:
+        async for value in commands:
+            try:
+                refitter.request(f"{parse_command(value)} command")
+            except ValueError as error:
+                log.warning("control message ignored: %s", error)
+
+    if settings.refit_interval_seconds:
+
+        @app.timer(settings.refit_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
+        async def refit_on_schedule() -> None:
+            refitter.request("schedule")
 
 
 def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
@@ -92,8 +108,8 @@ def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
                 event.ack()
 
 
-def run_worker(settings: Settings) -> None:
+def run_worker(settings: Settings, seed: np.ndarray | None = None) -> None:
     """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
     asyncio.run(ensure_topics(settings))
-    app, services = create_app(settings)
+    app, services = create_app(settings, seed)
     faust.Worker(app, *services, loglevel=settings.log_level, quiet=True).execute_from_commandline()

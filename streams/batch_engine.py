@@ -12,6 +12,7 @@ from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
 from streams.kafka import aiokafka_security, bootstrap_servers
 from streams.outbox import Outbox
+from streams.refit import LeadSample
 from streams.router import BatchRouter
 from streams.routing import RawLead
 from streams.serving import ModelHolder
@@ -53,11 +54,14 @@ class BatchEngine(mode.Service):
         previous: PreviousSegments,
         outbox: Outbox,
         app_stopping: Callable[[], bool],
+        sample: LeadSample | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._settings = settings
-        self._router = BatchRouter(settings, holder, previous, outbox, lambda: self.should_stop or app_stopping())
+        self._router = BatchRouter(
+            settings, holder, previous, outbox, lambda: self.should_stop or app_stopping(), sample
+        )
         self._in_flight = asyncio.Lock()
         self._consumer: AIOKafkaConsumer
 

@@ -2,8 +2,7 @@
 partition number of the input it answers (so per-lead order carries over from the input topic)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import mode
 from aiokafka import AIOKafkaProducer
@@ -20,8 +19,7 @@ __all__ = ["KafkaOutbox", "Outbox", "Outgoing", "PRODUCER_OPTIONS"]
 PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "max_batch_size": 524_288, "linger_ms": 2}
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """One message to produce, and the input it answers (for dead-lettering it if it cannot be sent)."""
 
     topic: str

@@ -10,10 +10,9 @@ from aiokafka.errors import KafkaError
 
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from streams.app import redis_client
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import aiokafka_security, bootstrap_servers, ensure_topics
-from streams.store import RedisModelStore
+from streams.store import RedisModelStore, redis_client
 
 __all__ = ["kafka_producer", "publish_model"]
 

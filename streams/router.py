@@ -4,7 +4,6 @@ every output is acknowledged by the broker (at-least-once). Shared by both engin
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiokafka.errors import (
@@ -18,7 +17,8 @@ from aiokafka.errors import (
 from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
 from streams.outbox import Outbox, Outgoing
-from streams.routing import RawLead, Rejected, assign, decode
+from streams.refit import LeadSample
+from streams.routing import RawLead, Rejected, assign, decode, features_of
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 
@@ -42,12 +42,14 @@ class BatchRouter:
         previous: PreviousSegments,
         outbox: Outbox,
         stopping: Callable[[], bool],
+        sample: LeadSample | None = None,
     ) -> None:
         self._settings = settings
         self._holder = holder
         self._previous = previous
         self._outbox = outbox
         self._stopping = stopping
+        self._sample = sample
 
     async def route(self, raws: Sequence[RawLead]) -> tuple[int, int]:
         """Route a batch; returns (assigned, dead-lettered). Returns only once all are acknowledged;
@@ -56,7 +58,8 @@ class BatchRouter:
         valid, rejected = decode(raws, self._settings.max_event_bytes)
         previous = await self._previous.get_many([event.lead_id for _, event in valid])
         try:
-            outputs = assign(model, valid, previous, datetime.now(UTC))
+            X = features_of(valid)
+            outputs = assign(model, valid, previous, datetime.now(UTC), X)
         except Exception as error:  # noqa: BLE001 - a bug must not lose leads: dead-letter them and go on
             log.exception("assignment failed for a batch of %d leads: dead-lettering them", len(valid))
             rejected += [Rejected(raw, "internal", f"{type(error).__name__}: {error}") for raw, _ in valid]
@@ -75,6 +78,8 @@ class BatchRouter:
                 Outgoing(s.dlq_topic, bad.raw.key, payload, bad.dead_letter(model.version).headers(), bad.raw)
             )
         await self._deliver(messages, model.version)
+        if self._sample is not None and outputs:
+            self._sample.add(X)
         await self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
         return len(outputs), len(rejected)
 
@@ -111,7 +116,7 @@ class BatchRouter:
             dead = Rejected(message.source, "undeliverable", reason).dead_letter(version)
             return Outgoing(self._settings.dlq_topic, message.key, message.source.value, dead.headers(), message.source)
         if message.value is not None and len(message.value) > _TRUNCATED_BYTES:
-            return replace(
-                message, value=message.value[:_TRUNCATED_BYTES], headers=[*message.headers, ("truncated", b"true")]
+            return message._replace(
+                value=message.value[:_TRUNCATED_BYTES], headers=[*message.headers, ("truncated", b"true")]
             )
         raise error

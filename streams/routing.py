@@ -1,10 +1,12 @@
 """The hot path as plain functions: raw messages in, validated leads, assignments and dead letters out."""
 
+import hashlib
+import operator
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -16,13 +18,28 @@ from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode"]
+__all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", "features_of"]
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
+_feature_values = operator.attrgetter(*FEATURES)
 
 
-@dataclass(frozen=True)
-class RawLead:
+def event_id(topic: str, partition: int, offset: int, version: int) -> str:
+    """`uuid5(_EVENT_NAMESPACE, "topic/partition/offset/version")`, computed without building UUID objects.
+
+    >>> event_id("leads", 0, 7, 3) == str(uuid.uuid5(_EVENT_NAMESPACE, "leads/0/7/3"))
+    True
+    """
+    digest = bytearray(
+        hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{topic}/{partition}/{offset}/{version}".encode()).digest()
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class RawLead(NamedTuple):
     """One message as the transport delivered it."""
 
     topic: str
@@ -63,7 +80,7 @@ class ServingModel:
         self.segment_ids = [s.id for s in snapshot.segments]
         # The per-segment part of every output, built once per model rather than once per lead.
         self.segment_fields: list[dict[str, Any]] = [
-            {"segment_id": s.id, "segment_name": s.name, "strategy": s.strategy.model_dump(mode="json")}
+            {"segment_id": s.id, "segment_name": s.name, "strategy": orjson.Fragment(s.strategy.model_dump_json())}
             for s in snapshot.segments
         ]
 
@@ -98,8 +115,7 @@ def _explain(error: ValidationError) -> tuple[str, str]:
     return "invalid", f"{where}: {first['msg']}{more}"
 
 
-@dataclass(frozen=True)
-class Routed:
+class Routed(NamedTuple):
     """One assignment: what the state needs, and the `SegmentAssigned` JSON to publish."""
 
     lead_id: str
@@ -108,24 +124,29 @@ class Routed:
     value: bytes
 
 
+def features_of(leads: Sequence[tuple[RawLead, LeadEvent]]) -> np.ndarray:
+    """The leads' feature matrix, columns in `FEATURES` order."""
+    return np.array([_feature_values(event) for _, event in leads], dtype=np.float64).reshape(-1, len(FEATURES))
+
+
 def assign(
     model: ServingModel,
     leads: Sequence[tuple[RawLead, LeadEvent]],
     previous: Mapping[str, int],
     now: datetime,
+    X: np.ndarray | None = None,
 ) -> list[Routed]:
     """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
     `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
-    assignment as its previous segment)."""
+    assignment as its previous segment). `X` is `features_of(leads)` if the caller has it already."""
     if not leads:
         return []
-    X = np.array([[getattr(event, name) for name in FEATURES] for _, event in leads], dtype=np.float64)
-    result = model.segmenter.assign(X)
+    result = model.segmenter.assign(features_of(leads) if X is None else X)
     features = model.snapshot.features
     top_features = [[features[j] for j in row] for row in result.top_features.tolist()]
     distances, confidences = result.distance.tolist(), result.confidence.tolist()
     outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
-    version, assigned_at = model.version, now
+    version, assigned_at = model.version, orjson.Fragment(orjson.dumps(now, option=orjson.OPT_UTC_Z))
     last = dict(previous)
     out = []
     for i, (raw, event) in enumerate(leads):
@@ -134,7 +155,7 @@ def assign(
         previous_id = last.get(event.lead_id)
         last[event.lead_id] = segment_id
         output = {
-            "event_id": str(uuid.uuid5(_EVENT_NAMESPACE, f"{raw.topic}/{raw.partition}/{raw.offset}/{version}")),
+            "event_id": event_id(raw.topic, raw.partition, raw.offset, version),
             "lead_id": event.lead_id,
             **fields,
             "model_version": version,

@@ -5,15 +5,32 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from models.exceptions import SnapshotError
+from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.exceptions import ServiceUnavailableError, StaleModelError
 
-__all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore"]
+__all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore", "redis_client"]
 
 log = logging.getLogger(__name__)
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    """A Redis client with short timeouts, so an outage is noticed instead of waited out; a pooled
+    connection that died with a restarted server is retried once instead of reported as an outage."""
+    return aioredis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        retry_on_error=[RedisConnectionError],
+    )
 
 
 class ModelStore(Protocol):

@@ -11,9 +11,8 @@ import redis.asyncio as aioredis
 
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from streams.app import redis_client
 from streams.exceptions import StaleModelError
-from streams.store import RedisModelStore
+from streams.store import RedisModelStore, redis_client
 from tests.integration.harness import model_file, partitions, worker_env
 
 

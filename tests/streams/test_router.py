@@ -12,8 +12,8 @@ from models.events import LeadEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from segmenter.pipeline import fit_model
 from streams.exceptions import WorkerStoppingError
 from streams.outbox import Outgoing
 from streams.router import BatchRouter

@@ -8,9 +8,9 @@ import pytest
 from models.events import DeadLetter, LeadEvent, SegmentAssigned
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from segmenter.pipeline import fit_model
 from streams.routing import RawLead, Routed, ServingModel, assign, decode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

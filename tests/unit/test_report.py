@@ -7,8 +7,9 @@ import pytest
 
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from segmenter.pipeline import Analysis, analyze, fit_model
+from segmenter.pipeline import Analysis, analyze
 from segmenter.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
