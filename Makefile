@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-all lint format bench clean
+.PHONY: help demo test test-all lint format bench bench-kselect bench-throughput clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,14 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## K-selection benchmark; rewrites the table in docs/performance.md
+bench: bench-kselect bench-throughput ## Both benchmarks; rewrite their tables in docs/performance.md
+
+bench-kselect: $(STAMP) ## K-selection benchmark; rewrites its table in docs/performance.md
 	$(BIN)/python bench/kselect.py --write-docs docs/performance.md
+
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--bootstrap HOST:9092 --redis redis://HOST:6379/0".
+bench-throughput: $(STAMP) ## Streaming benchmark (about 30 min; makes bench/.venv-quix once); rewrites its table
+	$(BIN)/python bench/throughput.py --write-docs docs/performance.md $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and generated output
 	rm -rf $(VENV) demo-output .mypy_cache .ruff_cache

@@ -1,3 +1,4 @@
 from segmenter.main import app
 
-app(prog_name="segmenter")
+if __name__ == "__main__":  # not when a refit process of the worker imports it
+    app(prog_name="segmenter")

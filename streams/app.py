@@ -11,7 +11,7 @@ import numpy as np
 
 from models.settings import Settings
 from streams.batch_engine import BatchEngine
-from streams.kafka import bootstrap_servers, ensure_topics, faust_credentials
+from streams.kafka import bootstrap_servers, ensure_topics, faust_app_id, faust_credentials
 from streams.outbox import KafkaOutbox
 from streams.publishing import publish_model
 from streams.refit import LeadSample, Refitter, parse_command
@@ -32,7 +32,7 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
     `batch` engine the consumer of the leads topic."""
     session = settings.kafka_session_timeout_seconds
     app = faust.App(
-        settings.app_id,
+        faust_app_id(settings),
         broker=[f"kafka://{host}" for host in bootstrap_servers(settings)],
         broker_credentials=faust_credentials(settings),
         web_enabled=False,

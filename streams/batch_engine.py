@@ -18,14 +18,9 @@ from streams.routing import RawLead
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 
-__all__ = ["BatchEngine", "batch_group"]
+__all__ = ["BatchEngine"]
 
 log = logging.getLogger(__name__)
-
-
-def batch_group(settings: Settings) -> str:
-    """The consumer group of the batch engine (Faust's own group, the app id, coordinates the rest)."""
-    return f"{settings.app_id}-batch"
 
 
 class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -70,7 +65,7 @@ class BatchEngine(mode.Service):
         session_ms = int(s.kafka_session_timeout_seconds * 1000)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(s),
-            group_id=batch_group(s),
+            group_id=s.app_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=session_ms,

@@ -12,7 +12,14 @@ from aiokafka.errors import KafkaError
 from models.settings import Settings
 from streams.exceptions import ServiceUnavailableError, TopicMismatchError
 
-__all__ = ["aiokafka_security", "bootstrap_servers", "ensure_topics", "faust_credentials", "topic_layout"]
+__all__ = [
+    "aiokafka_security",
+    "bootstrap_servers",
+    "ensure_topics",
+    "faust_app_id",
+    "faust_credentials",
+    "topic_layout",
+]
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -58,6 +65,13 @@ def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCr
     return None if context is None else faust.SSLCredentials(context)
 
 
+def faust_app_id(settings: Settings) -> str:
+    """Faust's app id, which is also its consumer group. The group that consumes the leads topic is
+    always `app_id`: Faust's own with the agent engine; with the batch engine that group belongs to
+    the engine's consumer and Faust, left with the control topic and timers, takes `app_id-control`."""
+    return settings.app_id if settings.engine == "agent" else f"{settings.app_id}-control"
+
+
 def topic_layout(settings: Settings) -> dict[str, int]:
     """Every topic the worker uses and its partition count (Faust's leader topic has one)."""
     n = settings.partitions
@@ -68,7 +82,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.dlq_topic: n,
         settings.control_topic: 1,
         settings.models_topic: 1,
-        f"{settings.app_id}-__assignor-__leader": 1,
+        f"{faust_app_id(settings)}-__assignor-__leader": 1,
     }
 
 
