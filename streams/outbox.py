@@ -1,6 +1,7 @@
 """Producing a routed batch: one aiokafka record batch per topic and partition, each output on the
 partition number of the input it answers (so per-lead order carries over from the input topic)."""
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -58,22 +59,31 @@ class KafkaOutbox(mode.Service):
         groups: dict[tuple[str, int], list[int]] = {}
         for i, message in enumerate(messages):
             groups.setdefault((message.topic, message.source.partition), []).append(i)
-        sent: list[tuple[list[int], Any]] = []
         results: list[BaseException | None] = [None] * len(messages)
-        for (topic, partition), indices in groups.items():
-            for chunk, batch in self._batches(messages, indices):
-                try:
-                    sent.append((chunk, await self._producer.send_batch(batch, topic, partition=partition)))
-                except KafkaError as error:
-                    for i in chunk:
-                        results[i] = error
-        for chunk, future in sent:
+        # One task per topic-partition: batches of one partition go in order, and a topic whose metadata
+        # is missing (deleted, say) holds up only its own messages.
+        sent = await asyncio.gather(*[self._submit(messages, indices, *tp) for tp, indices in groups.items()])
+        for chunk, future in (pair for pairs in sent for pair in pairs):
             try:
                 await future
             except KafkaError as error:
                 for i in chunk:
                     results[i] = error
         return results
+
+    async def _submit(
+        self, messages: Sequence[Outgoing], indices: list[int], topic: str, partition: int
+    ) -> list[tuple[list[int], Any]]:
+        """Hand one partition's batches to the producer; per batch, its messages and its delivery future."""
+        submitted: list[tuple[list[int], Any]] = []
+        for chunk, batch in self._batches(messages, indices):
+            try:
+                submitted.append((chunk, await self._producer.send_batch(batch, topic, partition=partition)))
+            except KafkaError as error:
+                failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                failed.set_exception(error)
+                submitted.append((chunk, failed))
+        return submitted
 
     def _batches(self, messages: Sequence[Outgoing], indices: list[int]) -> list[tuple[list[int], Any]]:
         """Fill record batches in order; a record larger than a batch goes alone in its own."""
