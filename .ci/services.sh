@@ -5,8 +5,9 @@
 #   .ci/services.sh status | logs | stop | env
 #
 # start   Kafka (version pinned in .ci/kafka/pom.xml; jars fetched by Maven, cached in $SEGMENTER_CI_CACHE)
-#         as a single-node KRaft broker+controller with a PLAINTEXT and a SASL_PLAINTEXT (SCRAM-SHA-256)
-#         listener, and Debian's redis-server (installed with apt-get if missing) with an ACL user.
+#         as a single-node KRaft broker+controller with a PLAINTEXT, a SASL_PLAINTEXT (SCRAM-SHA-256) and
+#         an SSL listener (certificate from a throwaway CA made with openssl at each start), and Debian's
+#         redis-server (installed with apt-get if missing) with an ACL user.
 #         Only the export lines go to stdout; progress and errors go to stderr. Idempotent: if both
 #         services already run from this state dir, it prints their exports again. On failure it prints
 #         the log tails to stderr, stops what it started, and prints `false` on stdout so that a bare
@@ -15,6 +16,10 @@
 # status  what runs (exit 0 if both run, 3 otherwise).
 # logs    tails of both logs (SEGMENTER_CI_LOG_LINES=n, default 80).
 # env     the export lines of the running services.
+# kafka-node DIR PORT CONTROLLER_PORT
+#         exec one more single-node Kafka (PLAINTEXT on PORT) in the foreground, with the same jars, JVM
+#         options and settings; formats DIR on first use and keeps its data, so a test can stop the
+#         process and run the same command again to restart that broker (tests/integration/apache.py).
 #
 # Environment:
 #   SEGMENTER_CI_CACHE  persistent cache (Maven repo, Kafka jars, CDS archive); default /var/cache/segmenter-ci
@@ -173,6 +178,11 @@ jdk_id() {
 
 ensure_tools() {
     command -v python3 >/dev/null || die "python3 not found"
+    if ! command -v openssl >/dev/null; then
+        log "openssl missing (it makes the SSL listener's certificates): apt-get install openssl"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+    fi
     if ! command -v "$JAVA" >/dev/null || ! command -v mvn >/dev/null; then
         log "java/mvn missing: installing Debian default-jre-headless and maven"
         apt-get update -qq >&2
@@ -238,7 +248,7 @@ cds_archive() {
 # ---------------------------------------------------------------------------------------------- start
 
 write_env() {
-    local kport="$1" sport="$2" kpass="$3" rport="$4" rpass="$5"
+    local kport="$1" sport="$2" kpass="$3" rport="$4" rpass="$5" tport="$6"
     (umask 077; : >"$STATE/env.sh")
     cat >"$STATE/env.sh" <<EOF
 export SEGMENTER_TEST_KAFKA=127.0.0.1:$kport
@@ -246,6 +256,8 @@ export SEGMENTER_TEST_KAFKA_SASL=127.0.0.1:$sport
 export SEGMENTER_TEST_KAFKA_SASL_USER=$KAFKA_USER
 export SEGMENTER_TEST_KAFKA_SASL_PASSWORD=$kpass
 export SEGMENTER_TEST_KAFKA_SASL_MECHANISM=SCRAM-SHA-256
+export SEGMENTER_TEST_KAFKA_SSL=127.0.0.1:$tport
+export SEGMENTER_TEST_KAFKA_SSL_CAFILE=$RUN/tls/ca.pem
 export SEGMENTER_TEST_REDIS=redis://$REDIS_USER:$rpass@127.0.0.1:$rport/0
 EOF
 }
@@ -286,24 +298,53 @@ EOF
     return 1
 }
 
-start_kafka() {
-    local libs="$1" kport="$2" sport="$3" cport="$4" pass="$5" t0 cds i
-    local -a cdsopt=() fmtcds=()
-    mkdir -p "$RUN/kafka-data"
-    cat >"$RUN/server.properties" <<EOF
+# make_tls DIR PASSWORD: a throwaway CA (DIR/ca.pem) and a broker certificate for 127.0.0.1 signed by it, in
+# the PKCS12 keystore DIR/broker.p12 protected by PASSWORD. EC keys: made in milliseconds.
+make_tls() {
+    local dir="$1" pass="$2"
+    mkdir -p "$dir"
+    (
+        umask 077
+        cd "$dir"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+            -days 2 -subj /CN=segmenter-ci-ca
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout broker.key -out broker.csr \
+            -subj /CN=127.0.0.1
+        printf 'subjectAltName=IP:127.0.0.1\n' >broker.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile broker.ext \
+            -out broker.pem
+        openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -out broker.p12 -passout "pass:$pass"
+    ) >"$dir/openssl.log" 2>&1
+}
+
+# kafka_properties FILE DATA_DIR PORT CONTROLLER_PORT [SASL_PORT SSL_PORT KEYSTORE KEYSTORE_PASSWORD]:
+# server.properties of a single-node KRaft broker+controller with a PLAINTEXT listener, and when the ports
+# are given a SASL_PLAINTEXT (SCRAM-SHA-256) and an SSL listener (the PKCS12 KEYSTORE from make_tls)
+kafka_properties() {
+    local file="$1" data="$2" kport="$3" cport="$4" sport="${5:-}" tport="${6:-}" keystore="${7:-}" kspass="${8:-}"
+    local listeners tls=""
+    listeners="PLAINTEXT://127.0.0.1:$kport${sport:+,SASL_PLAINTEXT://127.0.0.1:$sport}${tport:+,SSL://127.0.0.1:$tport}"
+    if [[ -n "$tport" ]]; then
+        tls="listener.name.ssl.ssl.keystore.type=PKCS12
+listener.name.ssl.ssl.keystore.location=$keystore
+listener.name.ssl.ssl.keystore.password=$kspass
+listener.name.ssl.ssl.key.password=$kspass"
+    fi
+    cat >"$file" <<EOF
 # generated by .ci/services.sh: single-node KRaft (combined broker+controller) for tests
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$kport,SASL_PLAINTEXT://127.0.0.1:$sport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$kport,SASL_PLAINTEXT://127.0.0.1:$sport
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+$tls
 sasl.enabled.mechanisms=SCRAM-SHA-256
 listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
-log.dirs=$RUN/kafka-data
+log.dirs=$data
 # test settings
 auto.create.topics.enable=false
 num.partitions=1
@@ -319,6 +360,15 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 EOF
+}
+
+start_kafka() {
+    local libs="$1" kport="$2" sport="$3" cport="$4" pass="$5" tport="$6" t0 cds i kspass
+    local -a cdsopt=() fmtcds=()
+    mkdir -p "$RUN/kafka-data"
+    kspass="$(secret)"
+    make_tls "$RUN/tls" "$kspass" || { log "making the TLS certificates failed (see $RUN/tls/openssl.log)"; return 1; }
+    kafka_properties "$RUN/server.properties" "$RUN/kafka-data" "$kport" "$cport" "$sport" "$tport" "$RUN/tls/broker.p12" "$kspass"
     if [[ "${SEGMENTER_CI_CDS:-1}" != 0 ]]; then
         cds="$(cds_archive)"
         if [[ -s "$cds" ]]; then
@@ -345,7 +395,7 @@ EOF
     echo $! >"$STATE/kafka.pid"
     for ((i = 0; i < KAFKA_TIMEOUT * 10; i++)); do
         starting "$STATE/kafka.pid" || { log "the Kafka broker exited during start-up"; return 1; }
-        if grep -q 'Kafka Server started' "$STATE/kafka.log" && tcp_open "$kport" && tcp_open "$sport"; then
+        if grep -q 'Kafka Server started' "$STATE/kafka.log" && tcp_open "$kport" && tcp_open "$sport" && tcp_open "$tport"; then
             log "Kafka broker started in $(elapsed "$t0")s (format + start)"
             return 0
         fi
@@ -356,7 +406,7 @@ EOF
 }
 
 cmd_start() {
-    local t0 libs kport sport cport rport kpass rpass attempt
+    local t0 libs kport sport cport rport tport kpass rpass attempt
     t0="$(now)"
     mkdir -p "$STATE"
     if [[ -s "$STATE/env.sh" ]] && pid_ok "$STATE/kafka.pid" kafka.Kafka && pid_ok "$STATE/redis.pid" redis-server; then
@@ -372,10 +422,10 @@ cmd_start() {
     kpass="$(secret)"
     rpass="$(secret)"
     for attempt in 1 2; do
-        read -r kport sport cport rport <<<"$(free_ports 4)"
-        printf 'kafka=%s\nkafka_sasl=%s\nkafka_controller=%s\nredis=%s\nkafka_version=%s\n' \
-            "$kport" "$sport" "$cport" "$rport" "$(kafka_version)" >"$STATE/ports"
-        if start_redis "$rport" "$rpass" && start_kafka "$libs" "$kport" "$sport" "$cport" "$kpass"; then
+        read -r kport sport cport rport tport <<<"$(free_ports 5)"
+        printf 'kafka=%s\nkafka_sasl=%s\nkafka_ssl=%s\nkafka_controller=%s\nredis=%s\nkafka_version=%s\n' \
+            "$kport" "$sport" "$tport" "$cport" "$rport" "$(kafka_version)" >"$STATE/ports"
+        if start_redis "$rport" "$rpass" && start_kafka "$libs" "$kport" "$sport" "$cport" "$kpass" "$tport"; then
             break
         fi
         # someone took a port between choosing and binding it: once more with new ports
@@ -387,8 +437,8 @@ cmd_start() {
         fi
         die "services did not start"
     done
-    write_env "$kport" "$sport" "$kpass" "$rport" "$rpass"
-    log "Kafka $(kafka_version) on 127.0.0.1:$kport (SASL_PLAINTEXT :$sport), redis on :$rport; ready in $(elapsed "$t0")s"
+    write_env "$kport" "$sport" "$kpass" "$rport" "$rpass" "$tport"
+    log "Kafka $(kafka_version) on 127.0.0.1:$kport (SASL_PLAINTEXT :$sport, SSL :$tport), redis on :$rport; ready in $(elapsed "$t0")s"
     cat "$STATE/env.sh" >&3
 }
 
@@ -404,6 +454,27 @@ on_start_exit() {
         printf 'false\n' >&3
     fi
     exit "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------- kafka-node
+
+# One more single-node broker (PLAINTEXT only), in the foreground, for tests that stop and restart a broker
+# of their own. DIR keeps its config and data across runs: formatted on the first, reused after.
+cmd_kafka_node() {
+    local dir="${1:-}" kport="${2:-}" cport="${3:-}" libs cds
+    local -a cdsopt=()
+    [[ -n "$dir" && "$kport" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ ]] || die "usage: $0 kafka-node DIR PORT CONTROLLER_PORT"
+    ensure_tools
+    libs="$(ensure_kafka_jars)"
+    cds="$(cds_archive)"
+    [[ "${SEGMENTER_CI_CDS:-1}" != 0 && -s "$cds" ]] && cdsopt=(-Xshare:auto "-XX:SharedArchiveFile=$cds")
+    if [[ ! -f "$dir/data/meta.properties" ]]; then
+        mkdir -p "$dir/data"
+        kafka_properties "$dir/server.properties" "$dir/data" "$kport" "$cport"
+        "$JAVA" "${JVM_OPTS[@]}" "${cdsopt[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
+            -t "$(kafka_cluster_id)" -c "$dir/server.properties" --standalone </dev/null || die "kafka storage format failed"
+    fi
+    exec "$JAVA" "${JVM_OPTS[@]}" "${cdsopt[@]}" -cp "$libs/*" kafka.Kafka "$dir/server.properties" </dev/null
 }
 
 # ---------------------------------------------------------------------------------------------- stop / status / logs
@@ -468,8 +539,9 @@ case "${1:-}" in
     status) cmd_status ;;
     logs) cmd_logs ;;
     env) cmd_env ;;
+    kafka-node) shift; cmd_kafka_node "$@" ;;
     *)
-        echo "usage: $0 start|stop|restart|status|logs|env" >&2
+        echo "usage: $0 start|stop|restart|status|logs|env|kafka-node" >&2
         exit 2
         ;;
 esac

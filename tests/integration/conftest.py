@@ -4,20 +4,27 @@
 services started elsewhere, as CI does with Apache Kafka and redis-server; without them the embedded Tansu
 and Valkey from `streams.local` run as children of the test session and are stopped at its end, whatever
 the tests did.
+
+The fault-tolerance tests (marked `faults`) need Apache Kafka and skip on Tansu. They run the engine named by
+`SEGMENTER_TEST_ENGINE` (default `agent`) and write their figures to `SEGMENTER_TEST_FIGURES` (default:
+`reliability.json` in pytest's base temp dir).
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from streams.local import start_kafka, start_redis
+from tests.integration.figures import FIGURES_ENV, Figures, save
+from tests.integration.harness import ENGINE_ENV
 
 KAFKA_ENV = "SEGMENTER_TEST_KAFKA"
 REDIS_ENV = "SEGMENTER_TEST_REDIS"
 HERE = Path(__file__).parent
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,6 +32,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each test's setup and call reports where its `figures` fixture can read them."""
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(request: pytest.FixtureRequest, kafka_flavour: str) -> str:
+    """The bootstrap server if it is Apache Kafka; skips the test on Tansu (before starting it)."""
+    if kafka_flavour == "tansu":
+        pytest.skip(f"fault tests need Apache Kafka: set {KAFKA_ENV} and {REDIS_ENV} (`.ci/services.sh start`)")
+    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+    return bootstrap
+
+
+@pytest.fixture(autouse=True)
+def _faults_need_apache_kafka(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("faults"):
+        request.getfixturevalue("apache_kafka")
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    """The worker engine under test (`SEGMENTER_ENGINE` of the workers)."""
+    return os.environ.get(ENGINE_ENV, "agent")
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest, engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Figures]:
+    """Figures the test records; saved with its outcome and duration (setup included: a module fixture may
+    have done the work) when it ends."""
+    path = Path(os.environ.get(FIGURES_ENV) or tmp_path_factory.getbasetemp() / "reliability.json")
+    measured = Figures()
+    yield measured
+    reports = request.node.stash.get(REPORTS, {})
+    call = reports.get("call")
+    outcome = "error" if call is None else call.outcome
+    if call is not None and hasattr(call, "wasxfail"):
+        outcome = "xfailed" if call.skipped else "xpassed"
+    save(path, engine, measured, outcome, sum(report.duration for report in reports.values()))
 
 
 @pytest.fixture(scope="session")

@@ -10,21 +10,44 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import redis
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable
 from segmenter.pipeline import fit_model
 from segmenter.stream_cli import lead_records
+from streams.publishing import publish_model
+from tests.integration.traffic import Placement, Probe, Record, send_all
 from tests.services import unique
 
-__all__ = ["Output", "Worker", "consume", "leads", "model_file", "partitions", "produce", "publish", "worker_env"]
+__all__ = [
+    "ENGINE_ENV",
+    "Output",
+    "Worker",
+    "consume",
+    "drain",
+    "leads",
+    "model_file",
+    "partitions",
+    "previous_segments",
+    "produce",
+    "publish",
+    "publish_snapshot",
+    "worker_env",
+]
+
+# The engine the workers run (`SEGMENTER_ENGINE`); passed on only when set, so older workers need not know it.
+ENGINE_ENV = "SEGMENTER_TEST_ENGINE"
+_LOG_TIME = "%Y-%m-%d %H:%M:%S,%f"
 
 
 def worker_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
@@ -42,7 +65,17 @@ def worker_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
     }
     for name in ("leads", "segments", "dlq", "transitions", "models", "control"):
         env[f"SEGMENTER_{name.upper()}_TOPIC"] = f"{name}-{tag}"
+    if engine := os.environ.get(ENGINE_ENV):
+        env["SEGMENTER_ENGINE"] = engine
     return env | overrides
+
+
+def _settings_of(env: dict[str, str]) -> Settings:
+    """The settings a worker started with `env` reads, for calling the product in-process."""
+    prefix = "SEGMENTER_"
+    return Settings.model_validate(
+        {name[len(prefix) :].lower(): value for name, value in env.items() if name.startswith(prefix)}
+    )
 
 
 class Worker:
@@ -52,24 +85,48 @@ class Worker:
         self.env = env
         self.log_path = log_dir / f"{unique('worker')}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._run_starts_at = 0  # where the current run's part of the log begins
 
     def start(self, timeout: float = 60) -> "Worker":
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "segmenter", "worker"],
-            env=os.environ | self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> "Worker":
+        """Start the process without waiting for it (to start several workers at once)."""
+        self._run_starts_at = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "segmenter", "worker"],
+                env=os.environ | self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> "Worker":
+        assert self.process is not None
         deadline = time.monotonic() + timeout
-        while "[^Worker]: Ready" not in self.log():
+        while "[^Worker]: Ready" not in self.log(current_run=True):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"worker did not become ready:\n{self.log()[-3000:]}")
             time.sleep(0.2)
         return self
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self, current_run: bool = False) -> str:
+        if not self.log_path.exists():
+            return ""
+        data = self.log_path.read_bytes()
+        return (data[self._run_starts_at :] if current_run else data).decode(errors="replace")
+
+    def logged_at(self, text: str) -> float | None:
+        """When (epoch seconds) the current run first logged a line containing `text`, if it did."""
+        for line in self.log(current_run=True).splitlines():
+            if text in line and line.startswith("["):
+                return datetime.strptime(line[1 : line.index("]")], _LOG_TIME).timestamp()
+        return None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         assert self.process is not None
@@ -97,23 +154,16 @@ class Output:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    timestamp_ms: int  # when the worker produced it (CreateTime)
 
     def json(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.value)
         return result
 
 
-def produce(kafka: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
-    async def run() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", max_request_size=4_000_000)
-        await producer.start()
-        try:
-            futures = [await producer.send(topic, value, key=key) for key, value in records]
-            await asyncio.gather(*futures)
-        finally:
-            await producer.stop()
-
-    asyncio.run(run())
+def produce(kafka: str, topic: str, records: Sequence[Record]) -> list[Placement]:
+    """Send all and wait for the broker; returns each record's (partition, offset)."""
+    return asyncio.run(send_all(kafka, topic, records))
 
 
 def consume(kafka: str, topic: str, count: int, timeout: float = 60, settle: float = 1.0) -> list[Output]:
@@ -130,8 +180,7 @@ def consume(kafka: str, topic: str, count: int, timeout: float = 60, settle: flo
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     found += [
-                        Output(m.partition, m.offset, m.key, m.value, {k: v.decode() for k, v in m.headers})
-                        for m in records
+                        Output(m.partition, m.offset, m.key, m.value, _text(m.headers), m.timestamp) for m in records
                     ]
                 if len(found) >= count:
                     deadline = min(deadline, time.monotonic() + settle)
@@ -140,6 +189,19 @@ def consume(kafka: str, topic: str, count: int, timeout: float = 60, settle: flo
         return found
 
     return asyncio.run(run())
+
+
+def drain(kafka: str, topic: str, timeout: float = 120) -> list[Output]:
+    """Everything `topic` holds now."""
+    with Probe(kafka) as probe:
+        total = sum(probe.end_offsets(topic).values())
+    found = consume(kafka, topic, total, timeout=timeout, settle=0)
+    assert len(found) >= total, f"read {len(found)} of the {total} messages in {topic} within {timeout}s"
+    return found
+
+
+def _text(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    return {key: value.decode() for key, value in headers}
 
 
 def model_file(tmp_path: Path, k: int, version: int, seed: int = 0) -> tuple[Path, ModelSnapshot]:
@@ -155,6 +217,11 @@ def publish(env: dict[str, str], path: Path) -> None:
         [sys.executable, "-m", "segmenter", "publish", str(path)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+def publish_snapshot(env: dict[str, str], snapshot: ModelSnapshot) -> None:
+    """What `segmenter publish` does, in-process: for tests that publish many versions quickly."""
+    asyncio.run(publish_model(_settings_of(env), snapshot))
 
 
 def leads(n: int, seed: int, prefix: str = "L") -> tuple[LeadTable, list[tuple[bytes, bytes]]]:
@@ -173,3 +240,13 @@ def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
             await admin.close()
 
     return asyncio.run(run())
+
+
+def previous_segments(env: dict[str, str]) -> dict[str, int]:
+    """The lead -> last segment hash the workers keep in Redis."""
+    client = redis.Redis.from_url(env["SEGMENTER_REDIS_URL"], decode_responses=True)
+    try:
+        stored: dict[str, str] = client.hgetall(f"{env['SEGMENTER_REDIS_KEY_PREFIX']}:previous")  # type: ignore[assignment]
+    finally:
+        client.close()
+    return {lead: int(segment) for lead, segment in stored.items()}

@@ -1,0 +1,105 @@
+"""Where the worker's time goes: py-spy samples `segmenter worker` (once per engine) while it routes
+pre-loaded leads on the embedded broker, and the functions holding the most samples are printed (and,
+with --write-docs, written between the `profile` markers of docs/performance.md)."""
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+from kafka_io import create_topics, preload  # noqa: E402
+from throughput import Data, prepare  # noqa: E402
+from variant_process import start_segmenter_worker  # noqa: E402
+
+from streams.local import start_kafka, start_redis  # noqa: E402
+
+BEGIN, END = "<!-- profile:begin -->", "<!-- profile:end -->"
+OURS = re.compile(r"\((streams|models|segmentation)/")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=150_000, help="leads pre-loaded for each engine")
+    parser.add_argument("--seconds", type=int, default=8, help="how long py-spy samples")
+    parser.add_argument("--engines", default="agent,batch", help="engines to profile")
+    parser.add_argument("--top", type=int, default=12, help="functions listed per engine")
+    parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the profile section of FILE")
+    return parser.parse_args()
+
+
+def summarize(raw: Path, top: int) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """Samples, then (function, share) by own time and, for our modules, by time including callees."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] += n
+        for frame in set(frames):
+            if OURS.search(frame):
+                inclusive[frame] += n
+    share = [(f, n / total) for f, n in own.most_common(top)]
+    ours = [(f, n / total) for f, n in inclusive.most_common(top)]
+    return total, share, ours
+
+
+def profile(engine: str, args: argparse.Namespace, data: Data, workdir: Path, bootstrap: str, redis_url: str) -> str:
+    rundir = workdir / engine
+    rundir.mkdir()
+    source, sink = f"profile-in-{engine}", f"profile-out-{engine}"
+    asyncio.run(create_topics(bootstrap, {source: 2, sink: 2}))
+    asyncio.run(preload(bootstrap, source, data.records))
+    started = start_segmenter_worker(engine, rundir, bootstrap, redis_url, source, sink, data.model_file, [])
+    raw = rundir / "py-spy.txt"
+    try:
+        subprocess.run(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(started.process.pid)]
+            + ["--duration", str(args.seconds), "--rate", "200", "--format", "raw", "--output", str(raw)],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        started.stop()
+    total, own, ours = summarize(raw, args.top)
+    lines = [f"**`SEGMENTER_ENGINE={engine}`** ({total:,} samples of the main thread and Faust's consumer thread)", ""]
+    lines += ["| own time | function |", "|---:|---|"] + [f"| {s:.1%} | `{f}` |" for f, s in own]
+    lines += ["", "| with callees | our function |", "|---:|---|"] + [f"| {s:.1%} | `{f}` |" for f, s in ours]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        workdir = Path(tmp)
+        data = prepare(args.n, 0, workdir)
+        kafka, redis = start_kafka(workdir / "kafka"), start_redis(workdir / "redis")
+        try:
+            sections = [profile(e, args, data, workdir, kafka.url, redis.url) for e in args.engines.split(",")]
+        finally:
+            kafka.stop()
+            redis.stop()
+    header = (
+        f"Sampled {datetime.now(UTC).isoformat(timespec='seconds')} by `bench/profile_worker.py`: py-spy at "
+        f"200 Hz for {args.seconds} s while each worker routed {args.n:,} pre-loaded leads on the embedded broker."
+    )
+    text = "\n\n".join([header, *sections])
+    print(text)
+    if args.write_docs:
+        doc = args.write_docs.read_text()
+        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+        args.write_docs.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Kafka or Redis going away under a running worker (issue 5, tests 3 and 4). Each test stops a broker or
+server of its own (tests/integration/apache.py), never the shared CI services."""
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.apache import KafkaNode, RedisNode
+from tests.integration.figures import Figures
+from tests.integration.harness import (
+    Worker,
+    drain,
+    leads,
+    model_file,
+    previous_segments,
+    produce,
+    publish,
+    publish_snapshot,
+    worker_env,
+)
+from tests.integration.traffic import Probe, Stream, wait_for
+
+pytestmark = pytest.mark.faults
+
+SEED = 7
+KAFKA_OUTAGE_SECONDS = 15
+REDIS_OUTAGE_SECONDS = 30
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[KafkaNode]:
+    node = KafkaNode(tmp_path / "kafka").start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisNode]:
+    node = RedisNode(tmp_path / "redis").start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_nothing(
+    own_kafka: KafkaNode, redis_url: str, tmp_path: Path, figures: Figures
+) -> None:
+    kafka = own_kafka.bootstrap
+    env = os.environ | worker_env(kafka, redis_url)
+    group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
+    path, _ = model_file(tmp_path, k=5, version=1)
+    table, records = leads(32_000, seed=SEED)  # a backlog that even the fastest engine is still working through
+    worker = Worker(env, tmp_path).start()
+    publish(env, path)
+    produce(kafka, topic, records[:30_000])
+    with Probe(kafka) as probe:
+        wait_for(lambda: sum(probe.end_offsets(out).values()) >= 2_000, 120, "the first assignments", interval=0.1)
+    own_kafka.stop()
+    time.sleep(KAFKA_OUTAGE_SECONDS)
+    own_kafka.start()
+    back = time.monotonic()
+    with Probe(kafka) as probe:
+        outputs_when_back = sum(probe.end_offsets(out).values())
+        resumed_in = wait_for(
+            lambda: sum(probe.end_offsets(out).values()) > outputs_when_back, 120, "a new assignment", interval=0.1
+        )
+        produce(kafka, topic, records[30_000:])  # and leads sent after the outage flow too
+        wait_for(lambda: sum(probe.lag(group, topic).values()) == 0, 180, "consumer lag back to 0")
+        caught_up_in = time.monotonic() - back
+    never_restarted = worker.alive
+    worker.stop()
+    assigned = {o.json()["lead_id"] for o in drain(kafka, out)}
+    figures.record(
+        "broker_outage",
+        outage_s=KAFKA_OUTAGE_SECONDS,
+        assigned_before_outage=outputs_when_back,
+        resume_after_broker_back_s=round(resumed_in, 1),
+        caught_up_after_broker_back_s=round(caught_up_in, 1),
+    )
+    assert never_restarted
+    assert assigned == set(table.ids)
+    assert worker.log().count("[^Worker]: Ready") == 1  # started once, never restarted
+
+
+def test_during_a_redis_outage_every_lead_is_assigned_and_a_model_published_after_it_reaches_the_worker(
+    kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path, figures: Figures
+) -> None:
+    n, rate = 33_000, 900.0  # about 37 s of leads: 3 s before the outage, 30 s during, 4 s after
+    env = os.environ | worker_env(kafka_bootstrap, own_redis.url)
+    group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
+    first, _ = model_file(tmp_path, k=5, version=1)
+    _, second = model_file(tmp_path, k=4, version=2, seed=1)
+    table, records = leads(n, seed=SEED + 1)
+    worker = Worker(env, tmp_path).start()
+    publish(env, first)
+    with Probe(kafka_bootstrap) as probe:
+        stream = Stream(kafka_bootstrap, topic, records, rate=rate).start()
+        time.sleep(3)
+        own_redis.stop()
+        down_at = time.time()
+        time.sleep(REDIS_OUTAGE_SECONDS)
+        own_redis.start()
+        up_at = published_at = time.time()
+        publish_snapshot(env, second)
+        wait_for(lambda: worker.logged_at("serving model version 2") is not None, 30, "model 2 at the worker")
+        served_at = worker.logged_at("serving model version 2")
+        assert served_at is not None
+        stream.join()
+        wait_for(lambda: sum(probe.lag(group, topic).values()) == 0, 180, "consumer lag back to 0")
+    worker.stop()
+    outputs = [(o.timestamp_ms / 1000, o.json()) for o in drain(kafka_bootstrap, out)]
+    dead = drain(kafka_bootstrap, env["SEGMENTER_DLQ_TOPIC"])
+    during = [e for at, e in outputs if down_at <= at <= up_at]
+    figures.record(
+        "redis_outage",
+        outage_s=REDIS_OUTAGE_SECONDS,
+        assigned_during_outage=len(during),
+        failed_assignments=len(dead),
+        new_model_served_after_publish_s=round(max(served_at - published_at, 0.0), 2),
+    )
+    assert dead == []
+    assert {e["lead_id"] for _, e in outputs} == set(table.ids)
+    assert len(during) > 0.5 * rate * REDIS_OUTAGE_SECONDS  # the in-memory model kept serving
+    assert {e["model_version"] for e in during} == {1}
+    assert {e["model_version"] for at, e in outputs if at > served_at + 1} == {2}
+    assert set(previous_segments(env)) == set(table.ids)  # writes queued during the outage reached Redis

@@ -1,0 +1,174 @@
+"""Load on a running worker and measurements around it: a background producer, end offsets, group lag."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+__all__ = ["MAX_REQUEST_BYTES", "LagSampler", "Placement", "Probe", "Record", "Stream", "send_all", "wait_for"]
+
+Record = tuple[bytes | None, bytes | None]  # key, value
+Placement = tuple[int, int]  # partition, offset
+T = TypeVar("T")
+
+# The tests' producer sends messages larger than the broker's default limit (about 1 MB) on purpose.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_RATE_STEP = 100  # records between two rate checks
+
+
+async def send_all(kafka: str, topic: str, records: Sequence[Record], rate: float | None = None) -> list[Placement]:
+    """Send `records` in order, `rate` per second at most (unlimited when None); returns where each landed."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", max_request_size=MAX_REQUEST_BYTES, linger_ms=5)
+    await producer.start()
+    try:
+        started, futures = time.monotonic(), []
+        for i, (key, value) in enumerate(records):
+            if rate and i % _RATE_STEP == 0:
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            futures.append(await producer.send(topic, value, key=key))
+        sent = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return [(m.partition, m.offset) for m in sent]
+
+
+class Stream:
+    """`send_all` in a background thread, so the test can break things while leads flow."""
+
+    def __init__(self, kafka: str, topic: str, records: Sequence[Record], rate: float | None = None) -> None:
+        self._args = (kafka, topic, records, rate)
+        self._placements: list[Placement] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.finished_at: float | None = None  # time.monotonic() when the last record was acknowledged
+
+    def _run(self) -> None:
+        try:
+            self._placements = asyncio.run(send_all(*self._args))
+            self.finished_at = time.monotonic()
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread by join()
+            self._error = error
+
+    def start(self) -> "Stream":
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 300) -> list[Placement]:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"producing did not finish within {timeout}s")
+        if self._error is not None:
+            raise self._error
+        return self._placements
+
+
+class Probe:
+    """Admin and consumer clients kept open on a loop thread of their own, for offsets asked for often."""
+
+    def __init__(self, kafka: str) -> None:
+        self._kafka = kafka
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    def __enter__(self) -> "Probe":
+        self._thread.start()
+        self._call(self._open())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _open(self) -> None:  # aiokafka clients must be made inside their loop
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._kafka)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka, group_id=None)
+        await self._admin.start()
+        await self._consumer.start()
+
+    async def _close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        async def ask() -> dict[int, int]:
+            assert self._admin is not None and self._consumer is not None
+            (description,) = await self._admin.describe_topics([topic])
+            partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+            return {tp.partition: end for tp, end in (await self._consumer.end_offsets(partitions)).items()}
+
+        return self._call(ask())
+
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        async def ask() -> dict[int, int]:
+            assert self._admin is not None
+            offsets = await self._admin.list_consumer_group_offsets(group)
+            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+        return self._call(ask())
+
+    def lag(self, group: str, topic: str) -> dict[int, int]:
+        """Per partition, the messages not yet committed by `group`."""
+        committed = self.committed(group, topic)
+        return {p: end - max(committed.get(p, 0), 0) for p, end in self.end_offsets(topic).items()}
+
+
+class LagSampler:
+    """Samples a group's committed offsets and the topic's end offsets every `interval` seconds."""
+
+    def __init__(self, kafka: str, group: str, topic: str, interval: float = 0.5) -> None:
+        self._args = (kafka, group, topic)
+        self._interval = interval
+        self.samples: list[tuple[float, dict[int, int], dict[int, int]]] = []  # monotonic time, committed, end
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        kafka, group, topic = self._args
+        with Probe(kafka) as probe:
+            while not self._stop.wait(self._interval):
+                self.samples.append((time.monotonic(), probe.committed(group, topic), probe.end_offsets(topic)))
+
+    def __enter__(self) -> "LagSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def longest_stall(self) -> float:
+        """The longest time a partition had uncommitted messages and its committed offset did not move."""
+        longest = 0.0
+        since: dict[int, float] = {}  # partition -> when its committed offset last moved
+        last: dict[int, int] = {}
+        for at, committed, end in self.samples:
+            for partition, end_offset in end.items():
+                offset = committed.get(partition, 0)
+                if offset >= end_offset or offset != last.get(partition):
+                    since[partition] = at
+                last[partition] = offset
+                longest = max(longest, at - since[partition])
+        return longest
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> float:
+    """Poll `condition` until it holds; returns the seconds it took. Fails the test after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what}: not within {timeout}s")
+        time.sleep(interval)
+    return time.monotonic() - started
