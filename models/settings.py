@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
     engine: Literal["agent", "batch"] = Field(
-        default="agent",
+        default="batch",
         description="How leads are consumed: a Faust agent, or an aiokafka consumer reading whole batches",
     )
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="Most leads assigned in one batch")

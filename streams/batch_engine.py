@@ -106,7 +106,8 @@ class BatchEngine(mode.Service):
                 await self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        # Bounded: a commit in flight when the broker went away was seen to wait forever, stalling the loop.
         try:
-            await self._consumer.commit(offsets)
-        except KafkaError as error:  # e.g. the partitions moved meanwhile: their new owner routes them again
+            await asyncio.wait_for(self._consumer.commit(offsets), self._settings.kafka_session_timeout_seconds)
+        except (KafkaError, TimeoutError) as error:  # e.g. the partitions moved: their new owner routes them again
             log.warning("offsets of a routed batch not committed (%r): its leads may be routed again", error)

@@ -1,8 +1,10 @@
 """The hot path as plain functions: raw messages in, validated leads, assignments and dead letters out."""
 
 import hashlib
+import json
 import operator
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +24,7 @@ __all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", 
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 _feature_values = operator.attrgetter(*FEATURES)
+_QUOTED_FIELDS = [(name, f'"{name}"'.encode()) for name in LeadEvent.model_fields]
 
 
 def event_id(topic: str, partition: int, offset: int, version: int) -> str:
@@ -100,10 +103,41 @@ def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead,
             rejected.append(Rejected(raw, "not_utf8", f"not UTF-8 at byte {error.start}"))
             continue
         try:
-            valid.append((raw, LeadEvent.model_validate_json(value)))
+            event = LeadEvent.model_validate_json(value)
         except ValidationError as error:
             rejected.append(Rejected(raw, *_explain(error)))
+            continue
+        if repeated := _repeated_field(value):
+            rejected.append(Rejected(raw, "invalid", f"{repeated}: given more than once"))
+            continue
+        valid.append((raw, event))
     return valid, rejected
+
+
+def _repeated_field(value: bytes) -> str | None:
+    """A field of `LeadEvent` that the JSON object gives twice. The validator keeps the last value and
+    other parsers the first, so such an event means different things to different readers: refuse it.
+
+    >>> _repeated_field(b'{"lead_id": "a", "company_size": 1, "company_size": -1}')
+    'company_size'
+    >>> _repeated_field(b'{"lead_id": "a", "extra": {"company_size": 5}, "company_size": 1}') is None
+    True
+    """
+    suspects = [name for name, quoted in _QUOTED_FIELDS if value.count(quoted) > 1]  # cheap, may over-report
+    if not suspects:
+        return None
+    objects: list[list[tuple[str, Any]]] = []  # the outermost object is the last one completed
+
+    def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        objects[:] = [pairs]
+        return dict(pairs)
+
+    try:
+        json.loads(value, object_pairs_hook=keep)
+    except (ValueError, RecursionError):  # parses for the validator but not here: refuse rather than guess
+        return suspects[0]
+    top = Counter(key for key, _ in objects[0])
+    return next((name for name in suspects if top[name] > 1), None)
 
 
 def _explain(error: ValidationError) -> tuple[str, str]:

@@ -122,11 +122,6 @@ def test_hostile_payloads_are_dead_lettered_with_a_reason_and_good_leads_are_all
     assert [segment_of[lead] for lead in run.good.ids] == [run.snapshot.segments[int(s)].id for s in expected_segments]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="product defect: LeadEvent.model_validate_json keeps the last of repeated keys, so "
-    '{"company_size": -1, ..., "company_size": 220} is assigned instead of dead-lettered',
-)
 def test_payloads_with_duplicate_keys_are_dead_lettered(fuzz_run: FuzzRun) -> None:
     duplicated = [at for event, at in fuzz_run.hostile if event.kind == "duplicate_keys"]
     assert duplicated

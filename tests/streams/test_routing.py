@@ -130,3 +130,11 @@ def test_a_lead_twice_in_one_batch_sees_its_first_assignment_as_previous(snapsho
 
 def test_empty_batch_assigns_nothing(snapshot: ModelSnapshot) -> None:
     assert assign(ServingModel(snapshot), [], {}, NOW) == []
+
+
+def test_a_field_given_twice_is_dead_lettered_whichever_value_comes_last() -> None:
+    body = encode(lead()).decode()[1:-1]
+    for first, last in (("-1", "220"), ("220", "-1")):
+        value = f'{{"company_size": {first}, {body}, "company_size": {last}}}'.encode()
+        valid, [bad] = decode([raw(value)], max_bytes=4096)
+        assert valid == [] and bad.error_class == "invalid" and bad.reason.startswith("company_size: ")
