@@ -51,13 +51,13 @@ def test_demo_streams_leads_through_the_worker_and_cleans_up(tmp_path: Path) -> 
 def test_ctrl_c_mid_demo_stops_every_child(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTER_")} | {"TMPDIR": str(tmp_path)}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "segmenter", "demo", "--n", "3000"],
+        [sys.executable, "-m", "segmenter", "demo", "--n", "20000"],  # long enough to be interrupted
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not our_processes(tmp_path) - {demo.pid} and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(3)  # mid-way: services up, fitting or starting the worker
+    time.sleep(1)  # mid-way: services up, fitting or starting the worker
     demo.send_signal(signal.SIGINT)
     demo.wait(60)
     assert demo.returncode != 0
