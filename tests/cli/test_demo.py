@@ -53,6 +53,7 @@ def test_ctrl_c_mid_demo_stops_every_child(tmp_path: Path) -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "segmenter", "demo", "--n", "20000"],  # long enough to be interrupted
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not our_processes(tmp_path) - {demo.pid} and time.monotonic() < deadline:
