@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -127,7 +128,8 @@ async def _fit_elsewhere(sample: LeadSample, served: ModelSnapshot, version: int
     with tempfile.TemporaryDirectory(prefix="segmenter-refit-") as tmp:
         rows = Path(tmp) / "sample.npy"
         await loop.run_in_executor(None, lambda: np.save(rows, sample.rows()))
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
+        # niced: on a busy machine the fit yields the CPU to routing rather than delaying it
+        with multiprocessing.get_context("spawn").Pool(1, initializer=os.nice, initargs=(19,)) as pool:
             result = pool.apply_async(_fit, (rows, served, version))
             while not result.ready():
                 await asyncio.sleep(0.2)
