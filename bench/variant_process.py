@@ -10,7 +10,7 @@ from pathlib import Path
 
 from models.settings import Settings
 from streams.exceptions import ServiceUnavailableError
-from streams.local import start_worker
+from streams.local import start_worker, terminate
 
 __all__ = ["Started", "VariantFailed", "ensure_quix_venv", "peak_rss_mb", "start_script", "start_segmenter_worker"]
 
@@ -35,14 +35,7 @@ class Started:
         return first_error(self.log_path)
 
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM, then SIGKILL after `timeout` seconds."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
 
 
 def first_error(log_path: Path) -> str:

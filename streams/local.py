@@ -28,7 +28,16 @@ from urllib.parse import quote
 
 from streams.exceptions import ServiceUnavailableError
 
-__all__ = ["LocalService", "free_port", "local_services", "start_kafka", "start_redis", "start_worker", "stop_pid"]
+__all__ = [
+    "LocalService",
+    "free_port",
+    "local_services",
+    "start_kafka",
+    "start_redis",
+    "start_worker",
+    "stop_pid",
+    "terminate",
+]
 
 HOST = "127.0.0.1"
 _POLL_SECONDS = 0.02
@@ -59,14 +68,18 @@ class LocalService:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM, wait up to `timeout` seconds, then SIGKILL; reaps the child. Safe to call twice."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, wait up to `timeout` seconds, then SIGKILL; reaps the child. Safe to call twice."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_worker(workdir: Path, env: dict[str, str], *, timeout: float = 90) -> LocalService:
