@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from models.snapshot import ModelSnapshot
-from models.training import fit_model
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
 from segmentation.impact import Impact, business_impact
 from segmentation.kmeans import fit_kmeans
@@ -15,7 +14,7 @@ from segmentation.profiling import SegmentProfile, profile_segments
 from segmentation.projection import Projection, fit_projection
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["Analysis", "PcaReduction", "analyze", "fit_model", "measure_pca_speedup", "summary"]
+__all__ = ["Analysis", "PcaReduction", "analyze", "measure_pca_speedup", "summary"]
 
 
 @dataclass(frozen=True)

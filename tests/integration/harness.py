@@ -21,9 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
+from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable
-from segmenter.pipeline import fit_model
 from segmenter.stream_cli import lead_records
 from streams.publishing import publish_model
 from tests.integration.traffic import Placement, Probe, Record, send_all
