@@ -19,7 +19,7 @@ import pytest
 
 from streams.local import start_kafka, start_redis
 from tests.integration.figures import FIGURES_ENV, Figures, save
-from tests.integration.harness import ENGINE_ENV
+from tests.integration.harness import ENGINE_ENV, Worker
 
 KAFKA_ENV = "SEGMENTER_TEST_KAFKA"
 REDIS_ENV = "SEGMENTER_TEST_REDIS"
@@ -49,6 +49,12 @@ def apache_kafka(request: pytest.FixtureRequest, kafka_flavour: str) -> str:
         pytest.skip(f"fault tests need Apache Kafka: set {KAFKA_ENV} and {REDIS_ENV} (`.ci/services.sh start`)")
     bootstrap: str = request.getfixturevalue("kafka_bootstrap")
     return bootstrap
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    Worker.reap()
 
 
 @pytest.fixture(autouse=True)

@@ -81,6 +81,8 @@ def _settings_of(env: dict[str, str]) -> Settings:
 class Worker:
     """`python -m segmenter worker` with the given settings; its log is kept for failures."""
 
+    launched: "list[Worker]" = []  # every worker a test started, for `reap` to stop after the test
+
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_path = log_dir / f"{unique('worker')}.log"
@@ -100,6 +102,7 @@ class Worker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        Worker.launched.append(self)
         return self
 
     def wait_ready(self, timeout: float = 60) -> "Worker":
@@ -139,6 +142,16 @@ class Worker:
                 self.process.wait()
                 raise AssertionError(f"worker ignored signal {sig}:\n{self.log()[-3000:]}") from None
         return self.process.returncode
+
+    @classmethod
+    def reap(cls) -> None:
+        """Kill the workers a test left running (a failed assertion skips its own stop)."""
+        while cls.launched:
+            worker = cls.launched.pop()
+            if worker.alive:
+                assert worker.process is not None
+                worker.process.kill()
+                worker.process.wait()
 
     def __enter__(self) -> "Worker":
         return self.start()

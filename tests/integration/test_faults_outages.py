@@ -27,6 +27,7 @@ pytestmark = pytest.mark.faults
 
 SEED = 7
 KAFKA_OUTAGE_SECONDS = 15
+BACKLOG = 100_000
 REDIS_OUTAGE_SECONDS = 30
 
 
@@ -55,10 +56,12 @@ def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_no
     env = os.environ | worker_env(kafka, redis_url)
     group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
     path, _ = model_file(tmp_path, k=5, version=1)
-    table, records = leads(32_000, seed=SEED)  # a backlog that even the fastest engine is still working through
+    # A backlog the fastest engine is still working through when the broker stops; the leads sent after
+    # the outage make sure there is work to resume even on a machine fast enough to have finished it.
+    table, records = leads(BACKLOG + 2_000, seed=SEED)
     worker = Worker(env, tmp_path).start()
     publish(env, path)
-    produce(kafka, topic, records[:30_000])
+    produce(kafka, topic, records[:BACKLOG])
     with Probe(kafka) as probe:
         wait_for(lambda: sum(probe.end_offsets(out).values()) >= 2_000, 120, "the first assignments", interval=0.1)
     own_kafka.stop()
@@ -67,10 +70,11 @@ def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_no
     back = time.monotonic()
     with Probe(kafka) as probe:
         outputs_when_back = sum(probe.end_offsets(out).values())
-        resumed_in = wait_for(
+        produce(kafka, topic, records[BACKLOG:])
+        wait_for(
             lambda: sum(probe.end_offsets(out).values()) > outputs_when_back, 120, "a new assignment", interval=0.1
         )
-        produce(kafka, topic, records[30_000:])  # and leads sent after the outage flow too
+        resumed_in = time.monotonic() - back
         wait_for(lambda: sum(probe.lag(group, topic).values()) == 0, 180, "consumer lag back to 0")
         caught_up_in = time.monotonic() - back
     never_restarted = worker.alive
@@ -80,6 +84,7 @@ def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_no
         "broker_outage",
         outage_s=KAFKA_OUTAGE_SECONDS,
         assigned_before_outage=outputs_when_back,
+        backlog_when_broker_stopped=max(BACKLOG - outputs_when_back, 0),
         resume_after_broker_back_s=round(resumed_in, 1),
         caught_up_after_broker_back_s=round(caught_up_in, 1),
     )
