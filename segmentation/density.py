@@ -3,9 +3,6 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.cluster import DBSCAN, AgglomerativeClustering
-from sklearn.metrics import adjusted_rand_score
-from sklearn.neighbors import NearestNeighbors
 
 from segmentation.exceptions import InvalidParameterError
 
@@ -48,6 +45,9 @@ def knee_eps(Z: np.ndarray, min_samples: int) -> float:
         >>> 0.05 < knee_eps(Z, 4) < 0.5
         True
     """
+    # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
+    from sklearn.neighbors import NearestNeighbors
+
     distances, _ = NearestNeighbors(n_neighbors=min_samples).fit(Z).kneighbors(Z)
     curve = np.sort(distances[:, -1])
     x = np.linspace(0, 1, len(curve))
@@ -82,6 +82,9 @@ def compare_dbscan(
         eps = knee_eps(sample, min_samples)
     if eps <= 0:
         raise InvalidParameterError(f"DBSCAN eps must be positive, got {eps}")
+    from sklearn.cluster import DBSCAN  # see knee_eps
+    from sklearn.metrics import adjusted_rand_score
+
     labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(sample)
     noise = int((labels == -1).sum())
     return DensityComparison(
@@ -109,6 +112,9 @@ def compare_hierarchical(
         1.0
     """
     rows = _sample(len(Z), sample_size, random_state)
+    from sklearn.cluster import AgglomerativeClustering  # see knee_eps
+    from sklearn.metrics import adjusted_rand_score
+
     labels = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(Z[rows])
     return HierarchicalComparison(k, "ward", float(adjusted_rand_score(kmeans_labels[rows], labels)), len(rows))
 

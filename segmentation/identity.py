@@ -3,7 +3,6 @@
 import hashlib
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 __all__ = ["canonical_order", "fingerprint", "match_to_previous"]
 
@@ -30,6 +29,9 @@ def match_to_previous(centroids: np.ndarray, previous: np.ndarray) -> np.ndarray
         >>> match_to_previous(np.array([[9.0], [0.0], [4.0]]), np.array([[0.0], [10.0]])).tolist()
         [1, 0, 2]
     """
+    # Imported here, not at the top: a worker that only assigns never loads SciPy.
+    from scipy.optimize import linear_sum_assignment
+
     cost = ((centroids[:, None, :] - previous[None, :, :]) ** 2).sum(axis=2)
     rows, cols = linear_sum_assignment(cost)
     ids = np.full(len(centroids), -1)

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from segmentation.exceptions import InvalidParameterError
 from segmentation.identity import canonical_order
@@ -40,6 +39,9 @@ def fit_kmeans(Z: np.ndarray, k: int, *, random_state: int = 0, algorithm: str =
         raise InvalidParameterError(f"k must be between 1 and the number of leads ({len(Z)}), got {k}")
     if algorithm not in ("auto", "kmeans", "minibatch"):
         raise InvalidParameterError(f"algorithm must be auto, kmeans or minibatch, got {algorithm!r}")
+    # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     if algorithm == "auto":
         algorithm = "minibatch" if len(Z) > MINIBATCH_ABOVE else "kmeans"
     estimator: KMeans | MiniBatchKMeans

@@ -4,7 +4,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from segmentation.features import FEATURES
 from segmentation.profiling import SegmentProfile
@@ -74,6 +73,9 @@ def name_segments(
     fits = np.array([[_score(rule, z) for rule in rules] for z in zs]).reshape(len(zs), len(rules))
     names = [describe(z) for z in zs]
     if fits.size:
+        # Imported here, not at the top: a worker that only assigns never loads SciPy.
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(np.nan_to_num(fits, nan=-1e9), maximize=True)
         for row, col in zip(rows, cols, strict=True):
             if not np.isnan(fits[row, col]):

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from segmentation.exceptions import InvalidParameterError
 
@@ -50,5 +49,8 @@ def fit_projection(Z: np.ndarray, n_components: float) -> Projection:
         raise InvalidParameterError(
             f"PCA takes a component count >= 1 or a variance share in (0, 1), got {n_components:g}"
         )
+    # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
+    from sklearn.decomposition import PCA
+
     pca = PCA(n_components=n_components, svd_solver="full").fit(Z)
     return Projection(pca.components_, pca.mean_, pca.explained_variance_ratio_)

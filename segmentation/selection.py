@@ -4,7 +4,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score
 
 from segmentation.exceptions import InvalidParameterError
 from segmentation.kmeans import fit_kmeans, squared_distances
@@ -82,6 +81,9 @@ def find_optimal_clusters(
     rng = np.random.default_rng(random_state)
     sample = Z[rng.permutation(n)[:scan_size]]
     m, p = sample.shape
+    # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
     silhouette = SilhouetteScorer(sample[:silhouette_size])
     # Distortion per dimension, transformed by -p/2 (Sugar & James 2003); K=1 is the total spread.
     previous = _transformed_distortion(float(((sample - sample.mean(axis=0)) ** 2).sum()), m, p)
@@ -117,6 +119,8 @@ def _transformed_distortion(inertia: float, m: int, p: int) -> float:
 
 def _stability(sample: np.ndarray, k: int, rng: np.random.Generator, pairs: int = 2) -> float:
     """Mean ARI between the labels two fits on independent 80 % resamples give the whole sample."""
+    from sklearn.metrics import adjusted_rand_score  # see find_optimal_clusters
+
     m = len(sample)
     agreements = []
     for _ in range(pairs):

@@ -1,7 +1,6 @@
 """Exact silhouette for many labelings of one sample, with the distance matrix computed once."""
 
 import numpy as np
-from sklearn.metrics.pairwise import euclidean_distances
 
 from segmentation.exceptions import InvalidParameterError
 
@@ -22,6 +21,9 @@ class SilhouetteScorer:
     """
 
     def __init__(self, X: np.ndarray) -> None:
+        # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
+        from sklearn.metrics.pairwise import euclidean_distances
+
         # scikit-learn expands |x - y|² in float64 block by block and stores float32: expanding in
         # float32 put near-duplicate leads about 1e-3 apart instead of 0.
         self._distances: np.ndarray = euclidean_distances(np.asarray(X, dtype=np.float32))

@@ -11,7 +11,6 @@ from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
 from segmentation.selection import KScore
 from segmenter.pipeline import Analysis
-from segmenter.report_plots import plot_dbscan, plot_pca, plot_profiles, plot_scores, plot_sizes
 
 __all__ = ["write_report"]
 
@@ -35,6 +34,9 @@ def write_report(out_dir: Path, snapshot: ModelSnapshot, analysis: Analysis) -> 
 
     Without K-selection scores in the model (K fixed at fit time) there is no `scores.png`, and the page says why.
     """
+    # Imported here, not at the top: the worker, which shares the CLI, never loads matplotlib.
+    from segmenter.report_plots import plot_dbscan, plot_pca, plot_profiles, plot_scores, plot_sizes
+
     selection = snapshot.metrics.selection
     scores = selection.scores if selection else []
     out_dir.mkdir(parents=True, exist_ok=True)

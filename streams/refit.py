@@ -13,11 +13,9 @@ from pathlib import Path
 
 import mode
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from models.training import refit_model
 from segmentation.features import FEATURES
 from streams.serving import ModelHolder
 
@@ -138,5 +136,10 @@ async def _fit_elsewhere(sample: LeadSample, served: ModelSnapshot, version: int
 
 
 def _fit(rows: Path, served: ModelSnapshot, version: int) -> ModelSnapshot:
+    # Imported in the child only: the worker's routing process never loads scikit-learn.
+    from threadpoolctl import threadpool_limits
+
+    from models.training import refit_model
+
     with threadpool_limits(limits=1):
         return refit_model(np.load(rows), served, version=version)

@@ -1,4 +1,5 @@
-"""The pure core loads no streaming, settings, CLI or plotting library; the schema layer no transport."""
+"""The pure core loads no streaming, settings, CLI or plotting library; the schema layer no transport; the
+worker (which shares the CLI) no fitting or plotting library."""
 
 import ast
 import json
@@ -55,10 +56,8 @@ def core_modules() -> list[str]:
     return [f"segmentation.{m.name}" for m in pkgutil.iter_modules(segmentation.__path__)]
 
 
-@pytest.fixture(scope="module")
-def imports() -> list[dict[str, Any]]:
-    """What a fresh interpreter loaded after importing the core, then after also importing `models`."""
-    groups = [["segmentation", *core_modules()], MODELS]
+def probe(groups: list[list[str]]) -> list[dict[str, Any]]:
+    """What a fresh interpreter loaded after importing each group of modules in turn."""
     result = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(groups), json.dumps(sorted(WATCHED))],
         cwd=ROOT,
@@ -68,6 +67,12 @@ def imports() -> list[dict[str, Any]]:
     )
     after: list[dict[str, Any]] = json.loads(result.stdout)
     return after
+
+
+@pytest.fixture(scope="module")
+def imports() -> list[dict[str, Any]]:
+    """What a fresh interpreter loaded after importing the core, then after also importing `models`."""
+    return probe([["segmentation", *core_modules()], MODELS])
 
 
 def unexpected(state: dict[str, Any], forbidden: set[str]) -> dict[str, str]:
@@ -86,7 +91,7 @@ def test_the_core_has_the_modules_the_style_guide_names() -> None:
 
 def test_importing_the_core_loads_no_edge_library(imports: list[dict[str, Any]]) -> None:
     core = imports[0]
-    assert {"segmentation", "numpy", "scipy", "sklearn"} <= set(core["loaded"])
+    assert {"segmentation", "numpy"} <= set(core["loaded"])
     # Nor the project's outer layers, nor pydantic: the core is numpy, scipy and scikit-learn only.
     assert unexpected(core, WATCHED) == {}
 
@@ -133,3 +138,11 @@ def test_importing_the_model_artifact_and_strategies_loads_no_transport_cli_or_p
     schema = imports[1]
     assert {"models", "segmentation", "pydantic"} <= set(schema["loaded"])
     assert unexpected(schema, SCHEMA_FORBIDDEN) == {}
+
+
+def test_the_worker_loads_no_fitting_or_plotting_library() -> None:
+    """`segmenter worker` imports the whole CLI; scikit-learn, SciPy and matplotlib load only in the commands
+    that fit or draw (and in the refit's child process), so the routing process stays small."""
+    worker = probe([["segmenter.main", "streams.app"]])[0]
+    assert {"faust", "aiokafka", "numpy"} <= set(worker["loaded"])
+    assert not {"sklearn", "scipy", "matplotlib"} & set(worker["loaded"])
