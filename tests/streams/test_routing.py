@@ -138,3 +138,30 @@ def test_a_field_given_twice_is_dead_lettered_whichever_value_comes_last() -> No
         value = f'{{"company_size": {first}, {body}, "company_size": {last}}}'.encode()
         valid, [bad] = decode([raw(value)], max_bytes=4096)
         assert valid == [] and bad.error_class == "invalid" and bad.reason.startswith("company_size: ")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        '{"company_size":-1,BODY,"company_size":220}',  # compact
+        '{"company_size" : -1, BODY, "company_size" :220}',  # space before the colon
+        '{"company_size"\n:-1,BODY,"company_size":220}',  # a newline before it
+        '{"company\\u005fsize": -1, BODY, "company_size": 220}',  # the name spelled with an escape
+        '{"note": "a\\":b", "company_size": -1, BODY, "company_size": 220}',  # a key-like value before
+    ],
+)
+def test_a_repeated_field_is_found_however_the_json_is_spelled(spelling: str) -> None:
+    body = encode({k: v for k, v in lead().items() if k != "company_size"}).decode()[1:-1]
+    value = spelling.replace("BODY", body).encode()
+    valid, [bad] = decode([raw(value)], max_bytes=4096)
+    assert valid == [] and bad.reason.startswith("company_size: ")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ['"occurred_at": "2026-11-27T10:00:00Z"', '"note": "a\\":b"', '"nested": {"company_size": 5}'],
+)
+def test_a_lead_giving_each_field_once_is_accepted_whatever_else_it_carries(extra: str) -> None:
+    body = encode(lead()).decode()[1:-1]
+    valid, rejected = decode([raw(f"{{{extra}, {body}}}".encode())], max_bytes=4096)
+    assert rejected == [] and len(valid) == 1
