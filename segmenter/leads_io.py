@@ -76,7 +76,8 @@ def read_leads(path: Path, *, drop_invalid: bool = False) -> LeadTable:
             ids.append(lead_id)
             rows.append(values)
             lines.append(line)
-            carried.append({k: _text(v) for k, v in record.items() if k != ID_COLUMN and k not in FEATURES})
+            has_extra = len(record) > len(FEATURES) + 1  # every known column is there: more means extra ones
+            carried.append({k: _text(v) for k, v in record.items() if k not in _KNOWN} if has_extra else {})
     except UnicodeDecodeError as error:
         raise InputFileError(f"{path}: not UTF-8 text ({error.reason})") from None
     except csv.Error as error:
@@ -128,6 +129,9 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, record
 
 
+_KNOWN = frozenset((ID_COLUMN, *FEATURES))
+
+
 def _check_header(path: Path, columns: Sequence[str]) -> None:
     missing = [c for c in (ID_COLUMN, *FEATURES) if c not in columns]
     if missing:
@@ -143,10 +147,23 @@ def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tup
         raise _BadRow(ID_COLUMN, f"lead_id longer than {MAX_ID_LENGTH} characters", lead_id[:20] + "...")
     if lead_id in seen:
         raise _BadRow(ID_COLUMN, f"duplicate lead_id, first on line {seen[lead_id]}", lead_id)
-    return lead_id, [_number(name, record.get(name)) for name in FEATURES]
+    cells = [record.get(name) for name in FEATURES]
+    if _PLAIN.issuperset(map(type, cells)):  # CSV text and JSON numbers: one conversion for the row
+        try:
+            values = [float(cell) for cell in cells]
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if all(map(math.isfinite, values)):
+                return lead_id, values
+    return lead_id, [_number(name, cell) for name, cell in zip(FEATURES, cells, strict=True)]
+
+
+_PLAIN = frozenset((str, int, float))  # exact types: not bool, which `_number` refuses
 
 
 def _number(column: str, value: Any) -> float:
+    """One cell as a number, or `_BadRow` saying why it is not one."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise _BadRow(column, "missing value", value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
