@@ -147,7 +147,7 @@ def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tup
         raise _BadRow(ID_COLUMN, f"lead_id longer than {MAX_ID_LENGTH} characters", lead_id[:20] + "...")
     if lead_id in seen:
         raise _BadRow(ID_COLUMN, f"duplicate lead_id, first on line {seen[lead_id]}", lead_id)
-    cells = [record.get(name) for name in FEATURES]
+    cells: list[Any] = [record.get(name) for name in FEATURES]
     if _PLAIN.issuperset(map(type, cells)):  # CSV text and JSON numbers: one conversion for the row
         try:
             values = [float(cell) for cell in cells]
