@@ -86,6 +86,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, help="latency phase events/s (default: half the run's own max)")
     parser.add_argument("--latency-seconds", type=float, default=10, help="length of the latency phase")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start the embedded Tansu)")
+    parser.add_argument("--broker-label", help="what the --bootstrap broker is, for the report (e.g. its version)")
     parser.add_argument("--redis", help="redis:// URL for (e) (default: start the embedded Valkey)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the leads and the model")
     parser.add_argument("--fetch-max-wait-ms", type=int, help="consumer fetch wait of (a)-(c) (default: the client's)")
@@ -326,7 +327,7 @@ def main() -> None:
         "lead_bytes": round(leads_bytes),
         "latency_seconds": args.latency_seconds,
         "fixed_rate": args.rate,
-        "broker": "embedded Tansu" if args.bootstrap is None else f"Kafka at {args.bootstrap}",
+        "broker": "embedded Tansu" if args.bootstrap is None else f"{args.broker_label or 'Kafka'} at {args.bootstrap}",
         "worker_env": args.worker_env,
         "fetch_max_wait_ms": args.fetch_max_wait_ms,
         "variants": {name: VARIANTS[name.split(":")[0]] for name in order(args)},

