@@ -97,6 +97,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the throughput section of FILE")
     parser.add_argument(
+        "--docs-section", default="throughput", help="the markers (<!-- NAME:begin/end -->) --write-docs rewrites"
+    )
+    parser.add_argument(
         "--from-json", type=Path, metavar="FILE", help="run nothing: summarize a report written by --json again"
     )
     args = parser.parse_args()
@@ -347,7 +350,7 @@ def publish(report: dict[str, Any], args: argparse.Namespace) -> None:
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.write_docs is not None:
-        write_docs(args.write_docs, table)
+        write_docs(args.write_docs, table, args.docs_section)
         print(f"\nwrote {args.write_docs}", file=sys.stderr)
 
 

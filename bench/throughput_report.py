@@ -13,7 +13,6 @@ from models.settings import Settings
 
 __all__ = ["environment", "markdown", "summarize", "write_docs"]
 
-BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
 RSS_GOAL_MB = 250.0
 P99_GOAL_MS = 25.0
 
@@ -156,11 +155,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, table: str) -> None:
-    """Replace the text between the throughput markers, appending a section with them if missing."""
+def write_docs(path: Path, table: str, section: str = "throughput") -> None:
+    """Replace the text between the section's markers, appending the section with them if missing."""
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     text = path.read_text() if path.exists() else "# Performance\n"
-    if BEGIN not in text or END not in text:
-        text = f"{text.rstrip()}\n\n## Streaming throughput\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    if begin not in text or end not in text:
+        text = f"{text.rstrip()}\n\n## Streaming throughput\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{table}\n{end}{tail}")
