@@ -27,7 +27,7 @@ pytestmark = pytest.mark.faults
 
 SEED = 7
 KAFKA_OUTAGE_SECONDS = 15
-BACKLOG = 100_000
+BACKLOG = 200_000
 REDIS_OUTAGE_SECONDS = 30
 
 
@@ -56,12 +56,13 @@ def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_no
     env = os.environ | worker_env(kafka, redis_url)
     group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
     path, _ = model_file(tmp_path, k=5, version=1)
-    # A backlog the fastest engine is still working through when the broker stops; the leads sent after
-    # the outage make sure there is work to resume even on a machine fast enough to have finished it.
+    # A backlog sent before the model is published (the worker waits for one, committing nothing), so that
+    # routing starts on all of it and the broker stops mid-backlog; the leads sent after the outage make
+    # sure there is work to resume however fast the worker was.
     table, records = leads(BACKLOG + 2_000, seed=SEED)
     worker = Worker(env, tmp_path).start()
-    publish(env, path)
     produce(kafka, topic, records[:BACKLOG])
+    publish(env, path)
     with Probe(kafka) as probe:
         wait_for(lambda: sum(probe.end_offsets(out).values()) >= 2_000, 120, "the first assignments", interval=0.1)
     own_kafka.stop()

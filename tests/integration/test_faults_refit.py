@@ -63,9 +63,9 @@ def test_a_refit_of_a_million_leads_keeps_heartbeats_and_latency(
         refit_leads=SAMPLE,
         refit_s=round(published - started, 1),
         leads_during_refit=len(during),
-        p99_before_ms=float(np.percentile(before, 99)),
-        p50_ms=float(np.percentile(during, 50)),
-        p99_ms=float(np.percentile(during, 99)),
+        p99_before_ms=round(float(np.percentile(before, 99)), 1),
+        p50_ms=round(float(np.percentile(during, 50)), 1),
+        p99_ms=round(float(np.percentile(during, 99)), 1),
         max_ms=int(during.max()),
         rebalances=len(rebalances),
     )
