@@ -19,6 +19,8 @@ __all__ = ["LeadTable", "read_leads", "read_model", "write_csv", "write_leads"]
 
 ID_COLUMN = "lead_id"
 MAX_ID_LENGTH = 128  # as LeadEvent allows
+_KNOWN = frozenset((ID_COLUMN, *FEATURES))
+_PLAIN = frozenset((str, int, float))  # exact types: not bool, which `_number` refuses
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,6 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, record
 
 
-_KNOWN = frozenset((ID_COLUMN, *FEATURES))
-
-
 def _check_header(path: Path, columns: Sequence[str]) -> None:
     missing = [c for c in (ID_COLUMN, *FEATURES) if c not in columns]
     if missing:
@@ -157,9 +156,6 @@ def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tup
             if all(map(math.isfinite, values)):
                 return lead_id, values
     return lead_id, [_number(name, cell) for name, cell in zip(FEATURES, cells, strict=True)]
-
-
-_PLAIN = frozenset((str, int, float))  # exact types: not bool, which `_number` refuses
 
 
 def _number(column: str, value: Any) -> float:

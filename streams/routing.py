@@ -24,8 +24,6 @@ __all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", 
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 _feature_values = operator.attrgetter(*FEATURES)
-_QUOTED_FIELDS = [f'"{name}"'.encode() for name in LeadEvent.model_fields]
-_OPTIONAL_FIELD = b'"occurred_at"'
 _WHITESPACE = b" \t\r\n"
 
 
@@ -133,15 +131,7 @@ def _repeated_field(value: bytes) -> str | None:
     # distinct top-level keys means no key is repeated. Decided in C, for nearly every event.
     if distinct_keys == value.translate(None, _WHITESPACE).count(b'":'):
         return None
-    if b"\\" in value:
-        suspects = list(LeadEvent.model_fields)  # a key may be spelled with escapes: only parsing tells
-    else:
-        occurred = value.count(_OPTIONAL_FIELD)
-        if occurred <= 1 and sum(map(value.count, _QUOTED_FIELDS)) == len(_QUOTED_FIELDS) - 1 + occurred:
-            return None  # every field name appears once (occurred_at at most): also decided without parsing
-        suspects = [name for name in LeadEvent.model_fields if value.count(f'"{name}"'.encode()) > 1]
-        if not suspects:
-            return None
+    # Rarely here (nested objects, `":` inside strings): parse again, keeping every top-level key.
     objects: list[list[tuple[str, Any]]] = []  # the outermost object is the last one completed
 
     def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -151,9 +141,9 @@ def _repeated_field(value: bytes) -> str | None:
     try:
         json.loads(value, object_pairs_hook=keep)
     except (ValueError, RecursionError):  # parses for the validator but not here: refuse rather than guess
-        return suspects[0]
+        return next((name for name in LeadEvent.model_fields if value.count(f'"{name}"'.encode()) > 1), "lead_id")
     top = Counter(key for key, _ in objects[0])
-    return next((name for name in suspects if top[name] > 1), None)
+    return next((name for name in LeadEvent.model_fields if top[name] > 1), None)
 
 
 def _explain(error: ValidationError) -> tuple[str, str]:
