@@ -6,9 +6,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["KafkaNode", "RedisNode"]
+__all__ = ["KafkaNode", "RedisNode", "running"]
 
 SERVICES = Path(__file__).parents[2] / ".ci" / "services.sh"
 REDIS_USER = "segmenter"
@@ -106,3 +108,14 @@ class RedisNode(_Server):
         self._launch(["redis-server", str(self._config)])
         self._wait("Ready to accept connections", timeout)
         return self
+
+
+Node = TypeVar("Node", KafkaNode, RedisNode)
+
+
+def running(node: Node) -> Iterator[Node]:
+    """The node, started, for a fixture to yield; stopped afterwards, also when it failed to start."""
+    try:
+        yield node.start()
+    finally:
+        node.stop()

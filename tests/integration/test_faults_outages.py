@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.apache import KafkaNode, RedisNode
+from tests.integration.apache import KafkaNode, RedisNode, running
 from tests.integration.figures import Figures
 from tests.integration.harness import (
     Worker,
@@ -33,20 +33,12 @@ REDIS_OUTAGE_SECONDS = 30
 
 @pytest.fixture
 def own_kafka(tmp_path: Path) -> Iterator[KafkaNode]:
-    node = KafkaNode(tmp_path / "kafka").start()
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from running(KafkaNode(tmp_path / "kafka"))
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisNode]:
-    node = RedisNode(tmp_path / "redis").start()
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from running(RedisNode(tmp_path / "redis"))
 
 
 def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_nothing(
