@@ -1,13 +1,16 @@
 """Where the worker's time goes: py-spy samples `segmenter worker` (once per engine) while it routes
-pre-loaded leads on the embedded broker, and the functions holding the most samples are printed (and,
-with --write-docs, written between the `profile` markers of docs/performance.md)."""
+pre-loaded leads (on the embedded broker unless one is given), and the functions holding the most samples
+are printed (and, with --write-docs, written between the `profile` markers of docs/performance.md)."""
 
 import argparse
 import asyncio
+import contextlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +34,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=8, help="how long py-spy samples")
     parser.add_argument("--engines", default="agent,batch", help="engines to profile")
     parser.add_argument("--top", type=int, default=12, help="functions listed per engine")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start the embedded Tansu)")
+    parser.add_argument("--redis", help="redis:// URL (default: start the embedded Valkey)")
+    parser.add_argument("--keep-raw", type=Path, metavar="DIR", help="keep py-spy's raw samples in DIR")
     parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the profile section of FILE")
     return parser.parse_args()
 
@@ -55,9 +61,9 @@ def summarize(raw: Path, top: int) -> tuple[int, list[tuple[str, float]], list[t
 
 
 def profile(engine: str, args: argparse.Namespace, data: Data, workdir: Path, bootstrap: str, redis_url: str) -> str:
-    rundir = workdir / engine
+    rundir = workdir / f"{engine}-{uuid.uuid4().hex[:8]}"  # unique names: the broker may be a long-running one
     rundir.mkdir()
-    source, sink = f"profile-in-{engine}", f"profile-out-{engine}"
+    source, sink = f"profile-in-{rundir.name}", f"profile-out-{rundir.name}"
     asyncio.run(create_topics(bootstrap, {source: 2, sink: 2}))
     asyncio.run(preload(bootstrap, source, data.records))
     started = start_segmenter_worker(engine, rundir, bootstrap, redis_url, source, sink, data.model_file, [])
@@ -71,6 +77,9 @@ def profile(engine: str, args: argparse.Namespace, data: Data, workdir: Path, bo
         )
     finally:
         started.stop()
+    if args.keep_raw:
+        args.keep_raw.mkdir(parents=True, exist_ok=True)
+        shutil.copy(raw, args.keep_raw / f"{engine}.txt")
     total, own, ours = summarize(raw, args.top)
     lines = [f"**`SEGMENTER_ENGINE={engine}`** ({total:,} samples of the main thread and Faust's consumer thread)", ""]
     lines += ["| own time | function |", "|---:|---|"] + [f"| {s:.1%} | `{f}` |" for f, s in own]
@@ -80,18 +89,23 @@ def profile(engine: str, args: argparse.Namespace, data: Data, workdir: Path, bo
 
 def main() -> None:
     args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp, contextlib.ExitStack() as services:
         workdir = Path(tmp)
         data = prepare(args.n, 0, workdir)
-        kafka, redis = start_kafka(workdir / "kafka"), start_redis(workdir / "redis")
-        try:
-            sections = [profile(e, args, data, workdir, kafka.url, redis.url) for e in args.engines.split(",")]
-        finally:
-            kafka.stop()
-            redis.stop()
+        bootstrap, redis_url = args.bootstrap, args.redis
+        if bootstrap is None:
+            kafka = start_kafka(workdir / "kafka")
+            services.callback(kafka.stop)
+            bootstrap = kafka.url
+        if redis_url is None:
+            redis = start_redis(workdir / "redis")
+            services.callback(redis.stop)
+            redis_url = redis.url
+        sections = [profile(e, args, data, workdir, bootstrap, redis_url) for e in args.engines.split(",")]
+    broker = f"the broker at {args.bootstrap}" if args.bootstrap else "the embedded broker"
     header = (
         f"Sampled {datetime.now(UTC).isoformat(timespec='seconds')} by `bench/profile_worker.py`: py-spy at "
-        f"200 Hz for {args.seconds} s while each worker routed {args.n:,} pre-loaded leads on the embedded broker."
+        f"200 Hz for {args.seconds} s while each worker routed {args.n:,} pre-loaded leads on {broker}."
     )
     text = "\n\n".join([header, *sections])
     print(text)

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
 
-__all__ = ["DeadLetter", "LeadEvent", "SegmentAssigned"]
+__all__ = ["MAX_LEAD_ID_LENGTH", "DeadLetter", "LeadEvent", "SegmentAssigned"]
+
+MAX_LEAD_ID_LENGTH = 128
 
 
 def _feature(name: str) -> Any:
@@ -22,7 +24,7 @@ class LeadEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False, str_max_length=256)
 
-    lead_id: str = Field(min_length=1, max_length=128)
+    lead_id: str = Field(min_length=1, max_length=MAX_LEAD_ID_LENGTH)
     occurred_at: datetime | None = None
     engagement_score: float = _feature("engagement_score")
     company_size: float = _feature("company_size")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from models.events import MAX_LEAD_ID_LENGTH
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES, find_violations
 from segmenter.exceptions import InputFileError
@@ -18,7 +19,6 @@ from segmenter.exceptions import InputFileError
 __all__ = ["LeadTable", "read_leads", "read_model", "write_csv", "write_leads"]
 
 ID_COLUMN = "lead_id"
-MAX_ID_LENGTH = 128  # as LeadEvent allows
 _KNOWN = frozenset((ID_COLUMN, *FEATURES))
 _PLAIN = frozenset((str, int, float))  # exact types: not bool, which `_number` refuses
 
@@ -142,8 +142,8 @@ def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int) -> tup
     if lead_id is None or not str(lead_id).strip():
         raise _BadRow(ID_COLUMN, "missing lead_id", lead_id)
     lead_id = str(lead_id).strip()
-    if len(lead_id) > MAX_ID_LENGTH:
-        raise _BadRow(ID_COLUMN, f"lead_id longer than {MAX_ID_LENGTH} characters", lead_id[:20] + "...")
+    if len(lead_id) > MAX_LEAD_ID_LENGTH:
+        raise _BadRow(ID_COLUMN, f"lead_id longer than {MAX_LEAD_ID_LENGTH} characters", lead_id[:20] + "...")
     if lead_id in seen:
         raise _BadRow(ID_COLUMN, f"duplicate lead_id, first on line {seen[lead_id]}", lead_id)
     cells: list[Any] = [record.get(name) for name in FEATURES]

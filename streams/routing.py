@@ -3,6 +3,7 @@
 import hashlib
 import json
 import operator
+import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -14,32 +15,40 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from models.events import DeadLetter, LeadEvent
+from models.events import MAX_LEAD_ID_LENGTH, DeadLetter, LeadEvent
 from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
-from segmentation.features import FEATURES
+from segmentation.features import BOUNDS, FEATURES
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", "features_of"]
+__all__ = ["Lead", "RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", "features_of"]
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 _feature_values = operator.attrgetter(*FEATURES)
+_feature_items = operator.itemgetter(*FEATURES)
+_NUMBERS = frozenset((int, float))
+_INTEGERS = [i for i, name in enumerate(FEATURES) if BOUNDS[name].integer]
+_LOW = np.array([BOUNDS[name].low for name in FEATURES])
+_HIGH = np.array([BOUNDS[name].high for name in FEATURES])
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 _WHITESPACE = b" \t\r\n"
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # a hex digit with RFC 4122's bits
 
 
-def event_id(topic: str, partition: int, offset: int, version: int) -> str:
-    """`uuid5(_EVENT_NAMESPACE, "topic/partition/offset/version")`, computed without building UUID objects.
+def event_source(topic: str, partition: int) -> bytes:
+    """What the event ids of one topic partition share, for `event_id`."""
+    return _EVENT_NAMESPACE.bytes + f"{topic}/{partition}/".encode()
 
-    >>> event_id("leads", 0, 7, 3) == str(uuid.uuid5(_EVENT_NAMESPACE, "leads/0/7/3"))
+
+def event_id(source: bytes, offset: int, version: int) -> str:
+    """`uuid5(_EVENT_NAMESPACE, "topic/partition/offset/version")` for `source = event_source(topic, partition)`:
+    one SHA-1 and a format, no UUID objects.
+
+    >>> event_id(event_source("leads", 0), 7, 3) == str(uuid.uuid5(_EVENT_NAMESPACE, "leads/0/7/3"))
     True
     """
-    digest = bytearray(
-        hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{topic}/{partition}/{offset}/{version}".encode()).digest()
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest[:16].hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(source + b"%d/%d" % (offset, version)).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 class RawLead(NamedTuple):
@@ -80,38 +89,102 @@ class ServingModel:
         self.snapshot = snapshot
         self.version = snapshot.version
         self.segmenter: LeadSegmenter = snapshot.to_segmenter()
-        self.segment_ids = [s.id for s in snapshot.segments]
-        # The per-segment part of every output, built once per model rather than once per lead.
-        self.segment_fields: list[dict[str, Any]] = [
-            {"segment_id": s.id, "segment_name": s.name, "strategy": orjson.Fragment(s.strategy.model_dump_json())}
-            for s in snapshot.segments
-        ]
+        # The parts of every output that repeat, serialized once per model rather than once per lead:
+        # per segment (id, name, strategy), and each list of top features as it first occurs.
+        self.segments = [(s.id, s.name, orjson.Fragment(s.strategy.model_dump_json())) for s in snapshot.segments]
+        self._top_features: dict[tuple[int, ...], orjson.Fragment] = {}
+
+    def top_features(self, indices: tuple[int, ...]) -> orjson.Fragment:
+        """The JSON list of the features at `indices`."""
+        if (names := self._top_features.get(indices)) is None:
+            names = self._top_features[indices] = orjson.Fragment(orjson.dumps([FEATURES[i] for i in indices]))
+        return names
 
 
-def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead, LeadEvent]], list[Rejected]]:
-    """Validate each message: oversize, not UTF-8, not JSON or out of bounds go to `Rejected`."""
-    valid: list[tuple[RawLead, LeadEvent]] = []
+class Lead(NamedTuple):
+    """A valid lead, as routing uses it: what `LeadEvent` would give, features in `FEATURES` order."""
+
+    lead_id: str
+    occurred_at: datetime | None
+    features: tuple[float, ...]
+
+
+def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead, Lead]], list[Rejected]]:
+    """Validate each message: oversize, not UTF-8, not JSON or out of bounds go to `Rejected`.
+
+    `LeadEvent` decides; the usual event is accepted without it (`_plain_lead`, one orjson parse and the
+    batch's bounds in one numpy comparison), and every other goes to the validator, which also says why."""
+    plain = [_plain_lead(raw.value, max_bytes) for raw in raws]
+    if candidates := [i for i, lead in enumerate(plain) if lead is not None]:
+        X = np.array([plain[i].features for i in candidates], dtype=np.float64)  # type: ignore[union-attr]
+        for j in np.flatnonzero(((X < _LOW) | (X > _HIGH)).any(axis=1)):
+            plain[candidates[j]] = None
+    valid: list[tuple[RawLead, Lead]] = []
     rejected: list[Rejected] = []
-    for raw in raws:
-        value = raw.value or b""
-        if len(value) > max_bytes:
-            rejected.append(Rejected(raw, "oversize", f"{len(value)} bytes, more than {max_bytes}"))
-            continue
-        try:
-            value.decode("utf-8")
-        except UnicodeDecodeError as error:
-            rejected.append(Rejected(raw, "not_utf8", f"not UTF-8 at byte {error.start}"))
-            continue
-        try:
-            event = LeadEvent.model_validate_json(value)
-        except ValidationError as error:
-            rejected.append(Rejected(raw, *_explain(error)))
-            continue
-        if repeated := _repeated_field(value):
-            rejected.append(Rejected(raw, "invalid", f"{repeated}: given more than once"))
-            continue
-        valid.append((raw, event))
+    for raw, lead in zip(raws, plain, strict=True):
+        outcome = lead if lead is not None else _validate(raw, max_bytes)
+        if isinstance(outcome, Rejected):
+            rejected.append(outcome)
+        else:
+            valid.append((raw, outcome))
     return valid, rejected
+
+
+def _plain_lead(value: bytes | None, max_bytes: int) -> Lead | None:
+    """The lead in `value` if it is plainly one `LeadEvent` accepts, bounds aside (the caller checks them);
+    None when only the validator can tell: a missing, mistyped or repeated field, an unusual timestamp, bad JSON.
+    """
+    if value is None or len(value) > max_bytes:
+        return None
+    try:
+        fields = orjson.loads(value)  # also refuses what is not UTF-8
+    except orjson.JSONDecodeError:
+        return None
+    if type(fields) is not dict:
+        return None
+    try:
+        features = _feature_items(fields)
+    except KeyError:
+        return None
+    lead_id, occurred_at = fields.get("lead_id"), fields.get("occurred_at")
+    if type(lead_id) is not str or not 0 < len(lead_id) <= MAX_LEAD_ID_LENGTH:
+        return None
+    # Exactly int or float (bool is an int to Python, not to the validator), and an int where one is required.
+    if not _NUMBERS.issuperset(map(type, features)) or not all(type(features[i]) is int for i in _INTEGERS):
+        return None
+    if occurred_at is not None and (occurred_at := _rfc3339(occurred_at)) is None:
+        return None
+    if len(fields) != value.translate(None, _WHITESPACE).count(b'":'):  # perhaps a field given twice
+        return None
+    return Lead(lead_id, occurred_at, features)
+
+
+def _rfc3339(value: object) -> datetime | None:
+    """The timestamp in the common RFC 3339 form (`2026-11-27T10:15:30.5Z`, `...+02:00`), as the validator reads it."""
+    if type(value) is not str or _RFC3339.fullmatch(value) is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # e.g. 2026-02-30: the validator explains
+        return None
+
+
+def _validate(raw: RawLead, max_bytes: int) -> Lead | Rejected:
+    """The validator's verdict on one message, with the reason when it refuses it."""
+    value = raw.value or b""
+    if len(value) > max_bytes:
+        return Rejected(raw, "oversize", f"{len(value)} bytes, more than {max_bytes}")
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Rejected(raw, "not_utf8", f"not UTF-8 at byte {error.start}")
+    try:
+        event = LeadEvent.model_validate_json(value)
+    except ValidationError as error:
+        return Rejected(raw, *_explain(error))
+    if repeated := _repeated_field(value):
+        return Rejected(raw, "invalid", f"{repeated}: given more than once")
+    return Lead(event.lead_id, event.occurred_at, _feature_values(event))
 
 
 def _repeated_field(value: bytes) -> str | None:
@@ -164,14 +237,14 @@ class Routed(NamedTuple):
     value: bytes
 
 
-def features_of(leads: Sequence[tuple[RawLead, LeadEvent]]) -> np.ndarray:
+def features_of(leads: Sequence[tuple[RawLead, Lead]]) -> np.ndarray:
     """The leads' feature matrix, columns in `FEATURES` order."""
-    return np.array([_feature_values(event) for _, event in leads], dtype=np.float64).reshape(-1, len(FEATURES))
+    return np.array([lead.features for _, lead in leads], dtype=np.float64).reshape(-1, len(FEATURES))
 
 
 def assign(
     model: ServingModel,
-    leads: Sequence[tuple[RawLead, LeadEvent]],
+    leads: Sequence[tuple[RawLead, Lead]],
     previous: Mapping[str, int],
     now: datetime,
     X: np.ndarray | None = None,
@@ -182,30 +255,33 @@ def assign(
     if not leads:
         return []
     result = model.segmenter.assign(features_of(leads) if X is None else X)
-    features = model.snapshot.features
-    top_features = [[features[j] for j in row] for row in result.top_features.tolist()]
+    top_features = [model.top_features(row) for row in map(tuple, result.top_features.tolist())]
     distances, confidences = result.distance.tolist(), result.confidence.tolist()
     outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
     version, assigned_at = model.version, orjson.Fragment(orjson.dumps(now, option=orjson.OPT_UTC_Z))
+    sources: dict[tuple[str, int], bytes] = {}
     last = dict(previous)
     out = []
-    for i, (raw, event) in enumerate(leads):
-        fields = model.segment_fields[segment_index[i]]
-        segment_id = fields["segment_id"]
-        previous_id = last.get(event.lead_id)
-        last[event.lead_id] = segment_id
+    for i, (raw, lead) in enumerate(leads):
+        segment_id, segment_name, strategy = model.segments[segment_index[i]]
+        if (source := sources.get((raw.topic, raw.partition))) is None:
+            source = sources[raw.topic, raw.partition] = event_source(raw.topic, raw.partition)
+        previous_id = last.get(lead.lead_id)
+        last[lead.lead_id] = segment_id
         output = {
-            "event_id": event_id(raw.topic, raw.partition, raw.offset, version),
-            "lead_id": event.lead_id,
-            **fields,
+            "event_id": event_id(source, raw.offset, version),
+            "lead_id": lead.lead_id,
+            "segment_id": segment_id,
+            "segment_name": segment_name,
+            "strategy": strategy,
             "model_version": version,
             "distance": distances[i],
             "confidence": confidences[i],
             "top_features": top_features[i],
             "is_outlier": outliers[i],
             "previous_segment_id": previous_id,
-            "occurred_at": event.occurred_at,
+            "occurred_at": lead.occurred_at,
             "assigned_at": assigned_at,
         }
-        out.append(Routed(event.lead_id, segment_id, previous_id, orjson.dumps(output, option=orjson.OPT_UTC_Z)))
+        out.append(Routed(lead.lead_id, segment_id, previous_id, orjson.dumps(output, option=orjson.OPT_UTC_Z)))
     return out

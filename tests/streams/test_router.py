@@ -28,11 +28,14 @@ SETTINGS = Settings(max_event_bytes=1024)
 class DownRedis:
     """A Redis client whose server is unreachable: previous segments come from the local cache."""
 
-    async def hmget(self, *_: Any) -> list[Any]:
+    async def hmget(self, *_: Any, **__: Any) -> list[Any]:
         raise RedisConnectionError("down")
 
     async def hset(self, *_: Any, **__: Any) -> int:
         raise RedisConnectionError("down")
+
+    def register_script(self, _: str) -> Any:
+        return self.hmget
 
 
 class ScriptedOutbox:

@@ -1,6 +1,7 @@
 """The hot path's pure logic: decoding raw messages and assigning a batch, no broker needed."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -113,6 +114,7 @@ def test_event_ids_are_deterministic_per_message_and_model_version(snapshot: Mod
     first, second = event_ids(assign(model, valid, {}, NOW)), event_ids(assign(model, valid, {}, NOW))
     assert first == second
     assert first[0] != first[1]
+    assert first[0] == str(uuid.uuid5(uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10"), "leads/1/5/7"))  # as ever
     newer = ServingModel(snapshot.model_copy(update={"version": 8}))
     assert event_ids(assign(newer, valid[:1], {}, NOW))[0] != first[0]
 

@@ -1,0 +1,58 @@
+"""Previous segments in a real Redis-protocol server: the batch script, and plain commands where scripts are refused."""
+
+import asyncio
+import logging
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis.asyncio as aioredis
+
+from streams.state import PreviousSegments
+
+# Ids that JSON escapes or that are long, and more leads than one chunk of the script.
+ODD_IDS = ["plain", "nul\x00inside", 'quote"and\\slash', "new\nline", "é中🙂", "L" * 128]
+SEGMENTS = {lead: i % 5 for i, lead in enumerate(ODD_IDS + [f"K{i}" for i in range(2_500)])}
+
+
+async def write_then_read(url: str, prefix: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Segments written by one instance, read back by another (as after a restart), and the raw hash."""
+    writer, reader = (aioredis.from_url(url, decode_responses=True) for _ in range(2))
+    try:
+        await PreviousSegments(writer, prefix).set_many(SEGMENTS)
+        found = await PreviousSegments(reader, prefix).get_many([*SEGMENTS, "never-seen"])
+        return found, await reader.hgetall(f"{prefix}:previous")
+    finally:
+        await writer.aclose()
+        await reader.aclose()
+
+
+def as_user(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
+
+
+def test_segments_written_in_one_batch_are_read_back_exactly(redis_url: str) -> None:
+    found, stored = asyncio.run(write_then_read(redis_url, f"test-{uuid.uuid4().hex}"))
+    assert found == SEGMENTS
+    assert stored == {lead: str(segment) for lead, segment in SEGMENTS.items()}
+
+
+def test_a_user_refused_scripts_gets_the_same_answers(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    user, password = f"noscript-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+
+    async def run() -> tuple[dict[str, int], dict[str, str]]:
+        admin = aioredis.from_url(redis_url)
+        await admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-@scripting")
+        try:
+            return await write_then_read(as_user(redis_url, user, password), f"test-{uuid.uuid4().hex}")
+        finally:
+            await admin.execute_command("ACL", "DELUSER", user)
+            await admin.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="streams.state"):
+        found, stored = asyncio.run(run())
+    assert found == SEGMENTS
+    assert stored == {lead: str(segment) for lead, segment in SEGMENTS.items()}
+    refusals = [r.getMessage() for r in caplog.records if "refused the previous-segments script" in r.getMessage()]
+    assert len(refusals) == 2 and all("NOPERM" in message or "permission" in message for message in refusals), refusals
