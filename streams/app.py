@@ -17,7 +17,7 @@ from streams.outbox import KafkaOutbox
 from streams.publishing import publish_model
 from streams.refit import LeadSample, Refitter, parse_command
 from streams.router import BatchRouter
-from streams.routing import RawLead
+from streams.routing import LeadMessage
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 from streams.store import RedisModelStore, redis_client
@@ -103,7 +103,7 @@ def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
         # acked, in offset order, only after all its outputs are acknowledged by the broker.
         async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
             await router.route(
-                [RawLead(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
+                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
             )
             for event in batch:
                 event.ack()

@@ -14,7 +14,6 @@ from streams.kafka import aiokafka_security, bootstrap_servers
 from streams.outbox import Outbox
 from streams.refit import LeadSample
 from streams.router import BatchRouter
-from streams.routing import RawLead
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 
@@ -92,11 +91,7 @@ class BatchEngine(mode.Service):
                 return
             if not fetched:
                 continue
-            raws = [
-                RawLead(tp.topic, tp.partition, m.offset, m.key, m.value)
-                for tp, records in fetched.items()
-                for m in records
-            ]
+            raws = [record for records in fetched.values() for record in records]
             async with self._in_flight:
                 try:
                     await self._router.route(raws)

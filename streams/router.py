@@ -18,7 +18,7 @@ from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
 from streams.outbox import Outbox, Outgoing
 from streams.refit import LeadSample
-from streams.routing import RawLead, Rejected, assign, decode, features_of
+from streams.routing import RawLead, Rejected, assign, decode
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 
@@ -55,10 +55,9 @@ class BatchRouter:
         """Route a batch; returns (assigned, dead-lettered). Returns only once all are acknowledged;
         raises `WorkerStoppingError` (nothing of the batch acknowledged) if the worker stops first."""
         model = await self._holder.wait_for_model(self._stopping)
-        valid, rejected = decode(raws, self._settings.max_event_bytes)
-        previous = await self._previous.get_many([event.lead_id for _, event in valid])
+        valid, rejected, X = decode(raws, self._settings.max_event_bytes)
+        previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
         try:
-            X = features_of(valid)
             outputs = assign(model, valid, previous, datetime.now(UTC), X)
         except Exception as error:  # noqa: BLE001 - a bug must not lose leads: dead-letter them and go on
             log.exception("assignment failed for a batch of %d leads: dead-lettering them", len(valid))

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -21,7 +21,18 @@ from models.snapshot import ModelSnapshot
 from segmentation.features import BOUNDS, FEATURES
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["Lead", "RawLead", "Rejected", "Routed", "ServingModel", "assign", "decode", "features_of"]
+__all__ = [
+    "Decoded",
+    "Lead",
+    "LeadMessage",
+    "RawLead",
+    "Rejected",
+    "Routed",
+    "ServingModel",
+    "assign",
+    "decode",
+    "features_of",
+]
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 _feature_values = operator.attrgetter(*FEATURES)
@@ -51,8 +62,23 @@ def event_id(source: bytes, offset: int, version: int) -> str:
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-class RawLead(NamedTuple):
-    """One message as the transport delivered it."""
+class RawLead(Protocol):
+    """One message as the transport delivered it (aiokafka's `ConsumerRecord` is one, as is `LeadMessage`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class LeadMessage(NamedTuple):
+    """A `RawLead` built from another transport's message."""
 
     topic: str
     partition: int
@@ -109,16 +135,26 @@ class Lead(NamedTuple):
     features: tuple[float, ...]
 
 
-def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead, Lead]], list[Rejected]]:
+class Decoded(NamedTuple):
+    """A batch sorted out: the valid leads in input order, their feature matrix, and the rejected messages."""
+
+    valid: list[tuple[RawLead, Lead]]
+    rejected: list[Rejected]
+    X: np.ndarray
+
+
+def decode(raws: Sequence[RawLead], max_bytes: int) -> Decoded:
     """Validate each message: oversize, not UTF-8, not JSON or out of bounds go to `Rejected`.
 
     `LeadEvent` decides; the usual event is accepted without it (`_plain_lead`, one orjson parse and the
     batch's bounds in one numpy comparison), and every other goes to the validator, which also says why."""
     plain = [_plain_lead(raw.value, max_bytes) for raw in raws]
-    if candidates := [i for i, lead in enumerate(plain) if lead is not None]:
-        X = np.array([plain[i].features for i in candidates], dtype=np.float64)  # type: ignore[union-attr]
-        for j in np.flatnonzero(((X < _LOW) | (X > _HIGH)).any(axis=1)):
+    candidates = [i for i, lead in enumerate(plain) if lead is not None]
+    X = np.array([lead.features for lead in plain if lead is not None], dtype=np.float64).reshape(-1, len(FEATURES))
+    if out_of_bounds := np.flatnonzero(((X < _LOW) | (X > _HIGH)).any(axis=1)).tolist():
+        for j in out_of_bounds:
             plain[candidates[j]] = None
+        X = np.delete(X, out_of_bounds, axis=0)
     valid: list[tuple[RawLead, Lead]] = []
     rejected: list[Rejected] = []
     for raw, lead in zip(raws, plain, strict=True):
@@ -127,7 +163,9 @@ def decode(raws: Sequence[RawLead], max_bytes: int) -> tuple[list[tuple[RawLead,
             rejected.append(outcome)
         else:
             valid.append((raw, outcome))
-    return valid, rejected
+    if len(valid) != len(X):  # the validator accepted some: they take their places among the others
+        X = features_of(valid)
+    return Decoded(valid, rejected, X)
 
 
 def _plain_lead(value: bytes | None, max_bytes: int) -> Lead | None:

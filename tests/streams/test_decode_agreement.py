@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from models.events import LeadEvent
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.routing import Lead, RawLead, Rejected, _validate, decode
+from streams.routing import Lead, LeadMessage, Rejected, _validate, decode, features_of
 
 MAX_BYTES = 4096
 BASE = LeadEvent.from_row("L1", generate_leads(1, random_state=0).X[0]).model_dump(mode="json", exclude_none=True)
@@ -83,8 +83,8 @@ def variant(**changes: object) -> bytes:
 @example(value=variant(company_size=True))
 @example(value=variant(occurred_at="2026-11-27T10:15:30+01:00"))
 def test_decode_decides_as_the_validator_does(value: bytes) -> None:
-    raw = RawLead("leads", 0, 1, b"k", value)
-    valid, rejected = decode([raw], MAX_BYTES)
+    raw = LeadMessage("leads", 0, 1, b"k", value)
+    valid, rejected, _ = decode([raw], MAX_BYTES)
     expected = _validate(raw, MAX_BYTES)
     if isinstance(expected, Rejected):
         assert valid == [] and rejected == [expected]
@@ -106,7 +106,18 @@ def same_lead(got: Lead, expected: Lead) -> bool:
 def test_a_batch_keeps_its_order_when_some_events_need_the_validator() -> None:
     plain = json.dumps(BASE).encode()
     unusual = json.dumps(BASE | {"lead_id": "L2", "occurred_at": "2026-11-27 10:15:30"}).encode()
-    raws = [RawLead("leads", 0, i, None, value) for i, value in enumerate([plain, unusual, b"nope", plain])]
-    valid, rejected = decode(raws, MAX_BYTES)
-    assert [(raw.offset, lead.lead_id) for raw, lead in valid] == [(0, "L1"), (1, "L2"), (3, "L1")]
-    assert [bad.raw.offset for bad in rejected] == [2]
+    out_of_bounds = json.dumps(BASE | {"email_open_rate": 2}).encode()
+    values = [plain, unusual, b"nope", out_of_bounds, plain]
+    valid, rejected, X = decode([LeadMessage("leads", 0, i, None, value) for i, value in enumerate(values)], MAX_BYTES)
+    assert [(raw.offset, lead.lead_id) for raw, lead in valid] == [(0, "L1"), (1, "L2"), (4, "L1")]
+    assert [bad.raw.offset for bad in rejected] == [2, 3]
+    assert np.array_equal(X, features_of(valid))
+
+
+def test_the_feature_matrix_of_plain_leads_skips_the_out_of_bounds_ones() -> None:
+    values = [
+        json.dumps(BASE | {"lead_id": f"L{i}", "company_size": size}).encode() for i, size in enumerate([1, -1, 3])
+    ]
+    valid, rejected, X = decode([LeadMessage("leads", 0, i, None, value) for i, value in enumerate(values)], MAX_BYTES)
+    assert [lead.lead_id for _, lead in valid] == ["L0", "L2"] and len(rejected) == 1
+    assert X[:, FEATURES.index("company_size")].tolist() == [1, 3]

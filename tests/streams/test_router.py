@@ -17,7 +17,7 @@ from segmentation.synthetic import generate_leads
 from streams.exceptions import WorkerStoppingError
 from streams.outbox import Outgoing
 from streams.router import BatchRouter
-from streams.routing import RawLead, ServingModel
+from streams.routing import LeadMessage, ServingModel
 from streams.serving import ModelHolder
 from streams.state import PreviousSegments
 from streams.store import InMemoryModelStore
@@ -75,16 +75,16 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def leads(n: int) -> list[RawLead]:
+def leads(n: int) -> list[LeadMessage]:
     rows = generate_leads(n, random_state=2).X
     return [
-        RawLead("leads", 0, i, f"L{i}".encode(), LeadEvent.from_row(f"L{i}", row).model_dump_json().encode())
+        LeadMessage("leads", 0, i, f"L{i}".encode(), LeadEvent.from_row(f"L{i}", row).model_dump_json().encode())
         for i, row in enumerate(rows)
     ]
 
 
 def route(
-    snapshot: ModelSnapshot, producer: ScriptedOutbox, batch: list[RawLead], stopping: bool = False
+    snapshot: ModelSnapshot, producer: ScriptedOutbox, batch: list[LeadMessage], stopping: bool = False
 ) -> tuple[int, int]:
     holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
     holder.model = ServingModel(snapshot)
@@ -95,7 +95,7 @@ def route(
 
 def test_an_oversize_event_is_dead_lettered_with_its_first_bytes(snapshot: ModelSnapshot) -> None:
     producer = ScriptedOutbox()
-    big = RawLead("leads", 0, 9, b"big", b'{"lead_id": "x", "pad": "' + b"x" * 5000 + b'"}')
+    big = LeadMessage("leads", 0, 9, b"big", b'{"lead_id": "x", "pad": "' + b"x" * 5000 + b'"}')
     assert route(snapshot, producer, [*leads(3), big]) == (3, 1)
     [(_, value, headers)] = [d for d in producer.delivered if d[0] == SETTINGS.dlq_topic]
     assert value == big.value[:1024] and headers["error_class"] == b"oversize"

@@ -12,7 +12,7 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.routing import RawLead, Routed, ServingModel, assign, decode
+from streams.routing import LeadMessage, Routed, ServingModel, assign, decode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -23,8 +23,8 @@ def snapshot() -> ModelSnapshot:
     return fit_model(leads.X, config=StrategyConfig(), k=5, version=7)[1]
 
 
-def raw(value: bytes, offset: int = 0, key: bytes | None = b"k") -> RawLead:
-    return RawLead("leads", 1, offset, key, value)
+def raw(value: bytes, offset: int = 0, key: bytes | None = b"k") -> LeadMessage:
+    return LeadMessage("leads", 1, offset, key, value)
 
 
 def lead(lead_id: str = "L1", **changes: object) -> dict[str, object]:
@@ -37,7 +37,7 @@ def encode(event: dict[str, object]) -> bytes:
 
 
 def test_decode_accepts_valid_leads_and_ignores_unknown_fields() -> None:
-    valid, rejected = decode([raw(encode(lead(extra_field={"nested": [1]})))], max_bytes=4096)
+    valid, rejected, _ = decode([raw(encode(lead(extra_field={"nested": [1]})))], max_bytes=4096)
     assert rejected == []
     assert valid[0][1].lead_id == "L1"
 
@@ -60,7 +60,7 @@ def test_decode_accepts_valid_leads_and_ignores_unknown_fields() -> None:
     ],
 )
 def test_decode_rejects_bad_events_with_a_reason(value: bytes, error_class: str, reason: str) -> None:
-    valid, rejected = decode([raw(value)], max_bytes=4096)
+    valid, rejected, _ = decode([raw(value)], max_bytes=4096)
     assert valid == []
     assert rejected[0].error_class == error_class
     assert reason in rejected[0].reason
@@ -68,12 +68,12 @@ def test_decode_rejects_bad_events_with_a_reason(value: bytes, error_class: str,
 
 def test_missing_fields_are_counted_in_the_reason() -> None:
     event = {k: v for k, v in lead().items() if k not in ("company_size", "industry_fit")}
-    _, rejected = decode([raw(encode(event))], max_bytes=4096)
+    _, rejected, _ = decode([raw(encode(event))], max_bytes=4096)
     assert rejected[0].reason == "company_size: Field required (+1 more)"
 
 
 def test_dead_letter_headers_name_the_source() -> None:
-    _, rejected = decode([raw(b"nope", offset=42)], max_bytes=4096)
+    _, rejected, _ = decode([raw(b"nope", offset=42)], max_bytes=4096)
     headers = dict(rejected[0].dead_letter(model_version=3).headers())
     assert headers["source_topic"] == b"leads" and headers["source_partition"] == b"1"
     assert headers["source_offset"] == b"42" and headers["error_class"] == b"not_json"
@@ -84,7 +84,7 @@ def test_dead_letter_headers_name_the_source() -> None:
 def test_assign_matches_the_model_and_fills_every_field(snapshot: ModelSnapshot) -> None:
     leads = generate_leads(300, random_state=9)
     raws = [raw(LeadEvent.from_row(f"L{i}", row).model_dump_json().encode(), i) for i, row in enumerate(leads.X)]
-    valid, _ = decode(raws, max_bytes=4096)
+    valid, _, _ = decode(raws, max_bytes=4096)
     model = ServingModel(snapshot)
     routed = assign(model, valid, {"L0": 4}, NOW)
     out = [SegmentAssigned.model_validate_json(r.value) for r in routed]
@@ -101,7 +101,7 @@ def test_assign_matches_the_model_and_fills_every_field(snapshot: ModelSnapshot)
 
 def test_the_published_json_keeps_the_event_time_and_the_schema_field_order(snapshot: ModelSnapshot) -> None:
     occurred = datetime(2026, 5, 1, 12, 30, 15, 250000, tzinfo=UTC)
-    valid, _ = decode([raw(encode(lead(occurred_at=occurred.isoformat())), 3)], max_bytes=4096)
+    valid, _, _ = decode([raw(encode(lead(occurred_at=occurred.isoformat())), 3)], max_bytes=4096)
     (routed,) = assign(ServingModel(snapshot), valid, {}, NOW)
     published = SegmentAssigned.model_validate_json(routed.value)
     assert published.occurred_at == occurred and published.assigned_at == NOW
@@ -109,7 +109,7 @@ def test_the_published_json_keeps_the_event_time_and_the_schema_field_order(snap
 
 
 def test_event_ids_are_deterministic_per_message_and_model_version(snapshot: ModelSnapshot) -> None:
-    valid, _ = decode([raw(encode(lead()), offset=5), raw(encode(lead()), offset=6)], max_bytes=4096)
+    valid, _, _ = decode([raw(encode(lead()), offset=5), raw(encode(lead()), offset=6)], max_bytes=4096)
     model = ServingModel(snapshot)
     first, second = event_ids(assign(model, valid, {}, NOW)), event_ids(assign(model, valid, {}, NOW))
     assert first == second
@@ -124,7 +124,7 @@ def event_ids(routed: list[Routed]) -> list[str]:
 
 
 def test_a_lead_twice_in_one_batch_sees_its_first_assignment_as_previous(snapshot: ModelSnapshot) -> None:
-    valid, _ = decode([raw(encode(lead("same")), offset=1), raw(encode(lead("same")), offset=2)], max_bytes=4096)
+    valid, _, _ = decode([raw(encode(lead("same")), offset=1), raw(encode(lead("same")), offset=2)], max_bytes=4096)
     first, second = assign(ServingModel(snapshot), valid, {}, NOW)
     assert first.previous_segment_id is None
     assert second.previous_segment_id == first.segment_id
@@ -138,7 +138,7 @@ def test_a_field_given_twice_is_dead_lettered_whichever_value_comes_last() -> No
     body = encode(lead()).decode()[1:-1]
     for first, last in (("-1", "220"), ("220", "-1")):
         value = f'{{"company_size": {first}, {body}, "company_size": {last}}}'.encode()
-        valid, [bad] = decode([raw(value)], max_bytes=4096)
+        valid, [bad], _ = decode([raw(value)], max_bytes=4096)
         assert valid == [] and bad.error_class == "invalid" and bad.reason.startswith("company_size: ")
 
 
@@ -155,7 +155,7 @@ def test_a_field_given_twice_is_dead_lettered_whichever_value_comes_last() -> No
 def test_a_repeated_field_is_found_however_the_json_is_spelled(spelling: str) -> None:
     body = encode({k: v for k, v in lead().items() if k != "company_size"}).decode()[1:-1]
     value = spelling.replace("BODY", body).encode()
-    valid, [bad] = decode([raw(value)], max_bytes=4096)
+    valid, [bad], _ = decode([raw(value)], max_bytes=4096)
     assert valid == [] and bad.reason.startswith("company_size: ")
 
 
@@ -165,5 +165,5 @@ def test_a_repeated_field_is_found_however_the_json_is_spelled(spelling: str) ->
 )
 def test_a_lead_giving_each_field_once_is_accepted_whatever_else_it_carries(extra: str) -> None:
     body = encode(lead()).decode()[1:-1]
-    valid, rejected = decode([raw(f"{{{extra}, {body}}}".encode())], max_bytes=4096)
+    valid, rejected, _ = decode([raw(f"{{{extra}, {body}}}".encode())], max_bytes=4096)
     assert rejected == [] and len(valid) == 1
