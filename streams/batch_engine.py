@@ -26,12 +26,12 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     """Holds a rebalance until the batch in flight is delivered and committed, so that partitions
     move with their offsets up to date instead of having the new owner route that batch again."""
 
-    def __init__(self, in_flight: asyncio.Lock) -> None:
-        self._in_flight = in_flight
+    def __init__(self, engine: "BatchEngine") -> None:
+        self._engine = engine
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self._in_flight:
-            pass
+        async with self._engine.in_flight:
+            await self._engine.committed()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         pass
@@ -56,7 +56,8 @@ class BatchEngine(mode.Service):
         self._router = BatchRouter(
             settings, holder, previous, outbox, lambda: self.should_stop or app_stopping(), sample
         )
-        self._in_flight = asyncio.Lock()
+        self.in_flight = asyncio.Lock()
+        self._commit_sent: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer
 
     async def on_start(self) -> None:
@@ -75,10 +76,11 @@ class BatchEngine(mode.Service):
             max_partition_fetch_bytes=max(1_048_576, s.max_event_bytes * 4),
             **aiokafka_security(s),
         )
-        self._consumer.subscribe([s.leads_topic], listener=_FinishBatchFirst(self._in_flight))
+        self._consumer.subscribe([s.leads_topic], listener=_FinishBatchFirst(self))
         await self._consumer.start()
 
     async def on_stop(self) -> None:
+        await self.committed()
         await self._consumer.stop()
 
     @mode.Service.task
@@ -92,13 +94,25 @@ class BatchEngine(mode.Service):
             if not fetched:
                 continue
             raws = [record for records in fetched.values() for record in records]
-            async with self._in_flight:
+            async with self.in_flight:
                 try:
                     await self._router.route(raws)
                 except WorkerStoppingError as stopping:
                     log.info("%s", stopping)
                     return
-                await self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+                # The next batch is fetched and routed while this commit travels; commits go one at a time, in order.
+                await self.committed()
+                self._commit_sent = asyncio.create_task(
+                    self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+                )
+
+    async def committed(self) -> None:
+        """Wait for the last commit sent, if any; a failure `_commit` does not log is raised here."""
+        sent, self._commit_sent = self._commit_sent, None
+        if sent is not None:
+            await asyncio.wait([sent])
+            if not sent.cancelled():
+                sent.result()
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         # Bounded: a commit in flight when the broker went away was seen to wait forever, stalling the loop.

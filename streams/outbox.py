@@ -16,8 +16,8 @@ from streams.routing import RawLead
 __all__ = ["KafkaOutbox", "Outbox", "Outgoing", "PRODUCER_OPTIONS"]
 
 # Batches of up to 512 KiB, half the broker's default message limit, so that a full batch is always
-# accepted; a short linger lets one batch's records share requests.
-PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "max_batch_size": 524_288, "linger_ms": 2}
+# accepted. The batches are built here and closed, so the producer sends them at once (no linger).
+PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "max_batch_size": 524_288}
 
 
 class Outgoing(NamedTuple):
@@ -77,6 +77,7 @@ class KafkaOutbox(mode.Service):
         """Hand one partition's batches to the producer; per batch, its messages and its delivery future."""
         submitted: list[tuple[list[int], Any]] = []
         for chunk, batch in self._batches(messages, indices):
+            batch.close()  # an open batch would wait out the producer's linger for records that never come
             try:
                 submitted.append((chunk, await self._producer.send_batch(batch, topic, partition=partition)))
             except KafkaError as error:
