@@ -19,12 +19,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from kafka_io import create_topics, preload  # noqa: E402
-from throughput import Data, prepare  # noqa: E402
+from throughput import Data, prepare, services  # noqa: E402
+from throughput_report import write_docs  # noqa: E402
 from variant_process import start_segmenter_worker  # noqa: E402
 
-from streams.local import start_kafka, start_redis  # noqa: E402
-
-BEGIN, END = "<!-- profile:begin -->", "<!-- profile:end -->"
 OURS = re.compile(r"\((streams|models|segmentation)/")
 
 
@@ -89,18 +87,10 @@ def profile(engine: str, args: argparse.Namespace, data: Data, workdir: Path, bo
 
 def main() -> None:
     args = parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp, contextlib.ExitStack() as services:
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         data = prepare(args.n, 0, workdir)
-        bootstrap, redis_url = args.bootstrap, args.redis
-        if bootstrap is None:
-            kafka = start_kafka(workdir / "kafka")
-            services.callback(kafka.stop)
-            bootstrap = kafka.url
-        if redis_url is None:
-            redis = start_redis(workdir / "redis")
-            services.callback(redis.stop)
-            redis_url = redis.url
+        bootstrap, redis_url = stack.enter_context(services(args.bootstrap, args.redis, workdir))
         sections = [profile(e, args, data, workdir, bootstrap, redis_url) for e in args.engines.split(",")]
     broker = f"the broker at {args.bootstrap}" if args.bootstrap else "the embedded broker"
     header = (
@@ -110,9 +100,7 @@ def main() -> None:
     text = "\n\n".join([header, *sections])
     print(text)
     if args.write_docs:
-        doc = args.write_docs.read_text()
-        start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-        args.write_docs.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
+        write_docs(args.write_docs, text, "profile")
 
 
 if __name__ == "__main__":

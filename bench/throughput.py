@@ -278,18 +278,19 @@ def run_label(row: dict[str, Any]) -> str:
 
 
 @contextmanager
-def services(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, str | None]]:
-    """The Kafka bootstrap and Redis URL to use: given, or the embedded Tansu and Valkey."""
+def services(
+    bootstrap: str | None, redis_url: str | None, workdir: Path, *, redis: bool = True
+) -> Iterator[tuple[str, str | None]]:
+    """The Kafka bootstrap and Redis URL to use: given, or the embedded Tansu and (if `redis`) Valkey."""
     with ExitStack() as stack:
-        bootstrap, redis_url = args.bootstrap, args.redis
         if bootstrap is None:
             kafka = start_kafka(workdir)
             stack.callback(kafka.stop)
             bootstrap = kafka.url
-        if redis_url is None and "e" in args.variants:
-            redis = start_redis(workdir)
-            stack.callback(redis.stop)
-            redis_url = redis.url
+        if redis_url is None and redis:
+            valkey = start_redis(workdir)
+            stack.callback(valkey.stop)
+            redis_url = valkey.url
         yield bootstrap, redis_url
 
 
@@ -309,7 +310,9 @@ def main() -> None:
         quix_python = ensure_quix_venv(args.quix_venv, HERE / "requirements-quix.txt") if "c" in args.variants else None
         print(f"generating {args.n:,} leads and fitting a K={MODEL_K} model", file=sys.stderr)
         data = prepare(args.n, args.seed, workdir)
-        bootstrap, redis_url = stack.enter_context(services(args, workdir))
+        bootstrap, redis_url = stack.enter_context(
+            services(args.bootstrap, args.redis, workdir, redis="e" in args.variants)
+        )
         ctx = Context(args, bootstrap, redis_url, data, workdir, quix_python)
         rows: list[dict[str, Any]] = []
         failed: dict[str, str] = {}  # a variant that failed to start is not started again

@@ -192,9 +192,15 @@ def _plain_lead(value: bytes | None, max_bytes: int) -> Lead | None:
         return None
     if occurred_at is not None and (occurred_at := _rfc3339(occurred_at)) is None:
         return None
-    if len(fields) != value.translate(None, _WHITESPACE).count(b'":'):  # perhaps a field given twice
+    if not _keys_given_once(value, len(fields)):
         return None
     return Lead(lead_id, occurred_at, features)
+
+
+def _keys_given_once(value: bytes, distinct_keys: int) -> bool:
+    """True if no key of the JSON object `value` can be given twice. Without whitespace every key, at any depth,
+    ends in `":` (so do some strings): no more of those than distinct top-level keys means none is repeated."""
+    return distinct_keys == value.translate(None, _WHITESPACE).count(b'":')
 
 
 def _rfc3339(value: object) -> datetime | None:
@@ -235,14 +241,11 @@ def _repeated_field(value: bytes) -> str | None:
     True
     """
     try:
-        distinct_keys = len(orjson.loads(value))
+        if _keys_given_once(value, len(orjson.loads(value))):
+            return None
     except orjson.JSONDecodeError:
-        distinct_keys = -1
-    # Without whitespace every key, at any depth, ends in `":` (so do some strings): no more of those than
-    # distinct top-level keys means no key is repeated. Decided in C, for nearly every event.
-    if distinct_keys == value.translate(None, _WHITESPACE).count(b'":'):
-        return None
-    # Rarely here (nested objects, `":` inside strings): parse again, keeping every top-level key.
+        pass
+    # Nested objects, `":` inside strings, or a repeated key: parse again, keeping every top-level key.
     objects: list[list[tuple[str, Any]]] = []  # the outermost object is the last one completed
 
     def keep(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
