@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import tempfile
 import time
@@ -126,13 +127,21 @@ async def _fit_elsewhere(sample: LeadSample, served: ModelSnapshot, version: int
     with tempfile.TemporaryDirectory(prefix="segmenter-refit-") as tmp:
         rows = Path(tmp) / "sample.npy"
         await loop.run_in_executor(None, lambda: np.save(rows, sample.rows()))
-        # niced: on a busy machine the fit yields the CPU to routing rather than delaying it
-        with multiprocessing.get_context("spawn").Pool(1, initializer=os.nice, initargs=(19,)) as pool:
+        # Started off the event loop too: spawning the child took tens of milliseconds, more on a busy machine.
+        pool = await loop.run_in_executor(None, _niced_pool)
+        try:
             result = pool.apply_async(_fit, (rows, served, version))
             while not result.ready():
                 await asyncio.sleep(0.2)
             snapshot: ModelSnapshot = result.get()
+        finally:
+            pool.terminate()
     return snapshot
+
+
+def _niced_pool() -> multiprocessing.pool.Pool:
+    """One child process, niced: on a busy machine the fit yields the CPU to routing rather than delaying it."""
+    return multiprocessing.get_context("spawn").Pool(1, initializer=os.nice, initargs=(19,))
 
 
 def _fit(rows: Path, served: ModelSnapshot, version: int) -> ModelSnapshot:
