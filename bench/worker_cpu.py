@@ -42,7 +42,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis", help="redis:// URL (default: start the embedded Valkey)")
     parser.add_argument("--timeout", type=float, default=300, help="give up on a run after this many seconds")
     parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the worker-cpu section of FILE")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.write_docs is not None:
+        args.write_docs = args.write_docs.resolve()  # the script works in a directory of its own
+    return args
 
 
 def _short(ref: str) -> str:
@@ -72,7 +75,7 @@ def one_run(
     """One worker of `version` (its code at `code`) routes the leads; its CPU per lead and its rate."""
     bootstrap, redis_url = services
     workdir = data.model_file.parent
-    rundir = workdir / f"{version}-{uuid.uuid4().hex[:8]}"
+    rundir = workdir / f"run-{uuid.uuid4().hex[:8]}"
     rundir.mkdir()
     source, sink = f"cpu-in-{rundir.name}", f"cpu-out-{rundir.name}"
     asyncio.run(create_topics(bootstrap, {source: PARTITIONS, sink: PARTITIONS}))
