@@ -43,6 +43,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300, help="give up on a run after this many seconds")
     parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the worker-cpu section of FILE")
     args = parser.parse_args()
+    for ref in args.refs:
+        known = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], capture_output=True
+        )
+        if known.returncode != 0:
+            parser.error(f"{ref!r} is not a commit of this repository")
     if args.write_docs is not None:
         args.write_docs = args.write_docs.resolve()  # the script works in a directory of its own
     return args
@@ -83,7 +89,7 @@ def one_run(
     env = [f"PYTHONPATH={code}"]
     worker = start_segmenter_worker(args.engine, rundir, bootstrap, redis_url, source, sink, data.model_file, env)
     try:
-        at_ready, first = usage(worker.process.pid), None
+        at_ready, ready_at, first = usage(worker.process.pid), time.monotonic(), None
         deadline = time.monotonic() + args.timeout
         while (done := asyncio.run(committed(bootstrap, f"bench-{rundir.name}", source))) < args.n:
             if worker.process.poll() is not None or time.monotonic() > deadline:
@@ -96,7 +102,8 @@ def one_run(
         end = time.monotonic()
     finally:
         worker.stop()
-    rate = (args.n - first[0]) / (end - first[1]) if first else float("nan")
+    counted_from, since = first or (0, ready_at)  # all committed at the first look: count from ready
+    rate = (args.n - counted_from) / (end - since)
     return {
         "version": version,
         "cpu_us_per_lead": round((at_end[0] - at_ready[0]) / args.n * 1e6, 1),
