@@ -28,11 +28,11 @@ end
 return cjson.encode(found)
 """
 _SET = """
-local pairs = cjson.decode(ARGV[1])
-for i = 1, #pairs, 1000 do
-  redis.call('HSET', KEYS[1], unpack(pairs, i, math.min(i + 999, #pairs)))
+local fields = cjson.decode(ARGV[1])
+for i = 1, #fields, 1000 do
+  redis.call('HSET', KEYS[1], unpack(fields, i, math.min(i + 999, #fields)))
 end
-return #pairs / 2
+return #fields / 2
 """
 
 
@@ -74,19 +74,25 @@ class PreviousSegments:
 
     async def set_many(self, segments: Mapping[str, int]) -> None:
         self._remember(self._cache, segments)
+        if not self._pending and not self._waiting() and await self._written(segments):
+            return  # the usual case: nothing queued before, and Redis took these
         self._remember(self._pending, segments)
         await self.flush()
 
     async def flush(self) -> None:
         """Write queued segments to Redis; keeps them queued if Redis is down."""
-        if not self._pending or self._waiting():
-            return
-        try:
-            await self._write(self._pending)
+        if self._pending and not self._waiting() and await self._written(self._pending):
             self._pending.clear()
-            self._up()
+
+    async def _written(self, segments: Mapping[str, int]) -> bool:
+        """Whether Redis took `segments`; a failure is an outage."""
+        try:
+            await self._write(segments)
         except RedisError as error:
             self._outage(error)
+            return False
+        self._up()
+        return True
 
     async def _read(self, leads: list[str]) -> list[int]:
         if self._scripts:
