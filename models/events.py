@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
 
-__all__ = ["MAX_LEAD_ID_LENGTH", "DeadLetter", "LeadEvent", "SegmentAssigned"]
+__all__ = ["MAX_LEAD_ID_LENGTH", "MAX_REASON_LENGTH", "DeadLetter", "LeadEvent", "SegmentAssigned"]
 
 MAX_LEAD_ID_LENGTH = 128
+MAX_REASON_LENGTH = 1000
 
 
 def _feature(name: str) -> Any:
@@ -76,7 +77,7 @@ class DeadLetter(BaseModel):
     source_partition: int
     source_offset: int
     error_class: str = Field(description="not_utf8, not_json, invalid, oversize, internal, undeliverable")
-    reason: str = Field(max_length=1000)
+    reason: str = Field(max_length=MAX_REASON_LENGTH)
     model_version: int | None
 
     def headers(self) -> list[tuple[str, bytes]]:

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start"
     )
     redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
+    redis_timeout_seconds: float = Field(
+        default=1,
+        gt=0,
+        le=60,
+        description="Longest wait on Redis; a worker that waited this long treats Redis as down and probes it",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol"
     )

@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import faust
@@ -14,12 +15,13 @@ from models.settings import Settings
 from streams.batch_engine import BatchEngine
 from streams.kafka import bootstrap_servers, ensure_topics, faust_app_id, faust_credentials
 from streams.outbox import KafkaOutbox
+from streams.previous import RedisPreviousSegments
 from streams.publishing import publish_model
+from streams.records import LeadMessage
+from streams.redis_health import RedisHealth
 from streams.refit import LeadSample, Refitter, parse_command
 from streams.router import BatchRouter
-from streams.routing import LeadMessage
 from streams.serving import ModelHolder
-from streams.state import PreviousSegments
 from streams.store import RedisModelStore, redis_client
 
 __all__ = ["create_app", "run_worker"]
@@ -52,19 +54,22 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
         stream_buffer_maxsize=max(4 * settings.batch_size, 1000),
     )
     client = redis_client(settings)
-    holder = ModelHolder(RedisModelStore(client, settings.redis_key_prefix), poll_seconds=settings.model_poll_seconds)
-    previous = PreviousSegments(client, settings.redis_key_prefix)
+    health = RedisHealth(client, timeout=settings.redis_timeout_seconds)
+    store = RedisModelStore(client, settings.redis_key_prefix, health)
+    holder = ModelHolder(store, poll_seconds=settings.model_poll_seconds)
+    previous = RedisPreviousSegments(client, health, settings.redis_key_prefix)
     outbox = KafkaOutbox(settings)
     sample = LeadSample(settings.refit_sample_size)
     if seed is not None:
         sample.add(seed)
+    router = BatchRouter(settings, holder, previous, outbox, on_routed=sample.add)
     refitter = Refitter(settings, holder, sample, lambda snapshot: publish_model(settings, snapshot))
     services: list[mode.Service] = [holder, outbox, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
-        services.append(BatchEngine(settings, holder, previous, outbox, app_stopping, sample))
+        services.append(BatchEngine(settings, router, app_stopping))
     else:
-        _add_agent(app, settings, BatchRouter(settings, holder, previous, outbox, app_stopping, sample))
+        _add_agent(app, settings, router, app_stopping)
     _add_control(app, settings, refitter)
     return app, services
 
@@ -90,7 +95,7 @@ def _add_control(app: faust.App, settings: Settings, refitter: Refitter) -> None
             refitter.request("schedule")
 
 
-def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
+def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping: Callable[[], bool]) -> None:
     """The `agent` engine: a Faust agent over the leads topic."""
     leads = app.topic(
         settings.leads_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -103,7 +108,8 @@ def _add_agent(app: faust.App, settings: Settings, router: BatchRouter) -> None:
         # acked, in offset order, only after all its outputs are acknowledged by the broker.
         async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
             await router.route(
-                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
+                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch],
+                stopping,
             )
             for event in batch:
                 event.ack()

@@ -11,11 +11,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
 from streams.kafka import aiokafka_security, bootstrap_servers
-from streams.outbox import Outbox
-from streams.refit import LeadSample
 from streams.router import BatchRouter
-from streams.serving import ModelHolder
-from streams.state import PreviousSegments
 
 __all__ = ["BatchEngine"]
 
@@ -42,20 +38,12 @@ class BatchEngine(mode.Service):
     returns, that is after every output and dead letter of the batch is acknowledged."""
 
     def __init__(
-        self,
-        settings: Settings,
-        holder: ModelHolder,
-        previous: PreviousSegments,
-        outbox: Outbox,
-        app_stopping: Callable[[], bool],
-        sample: LeadSample | None = None,
-        **kwargs: object,
+        self, settings: Settings, router: BatchRouter, app_stopping: Callable[[], bool], **kwargs: object
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._settings = settings
-        self._router = BatchRouter(
-            settings, holder, previous, outbox, lambda: self.should_stop or app_stopping(), sample
-        )
+        self._router = router
+        self._stopping = lambda: self.should_stop or app_stopping()
         self.in_flight = asyncio.Lock()
         self._commit_sent: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer
@@ -96,7 +84,7 @@ class BatchEngine(mode.Service):
             raws = [record for records in fetched.values() for record in records]
             async with self.in_flight:
                 try:
-                    await self._router.route(raws)
+                    await self._router.route(raws, self._stopping)
                 except WorkerStoppingError as stopping:
                     log.info("%s", stopping)
                     return

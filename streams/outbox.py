@@ -3,7 +3,7 @@ partition number of the input it answers (so per-lead order carries over from th
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import mode
 from aiokafka import AIOKafkaProducer
@@ -11,23 +11,13 @@ from aiokafka.errors import KafkaError
 
 from models.settings import Settings
 from streams.kafka import aiokafka_security, bootstrap_servers
-from streams.routing import RawLead
+from streams.records import Outgoing
 
-__all__ = ["KafkaOutbox", "Outbox", "Outgoing", "PRODUCER_OPTIONS"]
+__all__ = ["KafkaOutbox", "Outbox", "PRODUCER_OPTIONS"]
 
 # Batches of up to 512 KiB, half the broker's default message limit, so that a full batch is always
 # accepted. The batches are built here and closed, so the producer sends them at once (no linger).
 PRODUCER_OPTIONS: dict[str, Any] = {"acks": "all", "max_batch_size": 524_288}
-
-
-class Outgoing(NamedTuple):
-    """One message to produce, and the input it answers (for dead-lettering it if it cannot be sent)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    source: RawLead
 
 
 class Outbox(Protocol):

@@ -1,21 +1,46 @@
-"""The model a worker serves: loaded at start, swapped on announcements, polled as a fallback."""
+"""The model a worker serves, and the one place it is swapped: loaded at start, swapped on announcements,
+polled as a fallback, never moved backwards."""
 
 import asyncio
 import logging
 from collections.abc import Callable
 
 import mode
+import orjson
 
 from models.exceptions import SnapshotError
+from models.snapshot import ModelSnapshot
+from segmentation.features import FEATURES
+from segmentation.segmenter import LeadSegmenter
 from streams.exceptions import ServiceUnavailableError, WorkerStoppingError
-from streams.routing import ServingModel
 from streams.store import ModelStore
 
-__all__ = ["ModelHolder"]
+__all__ = ["ModelHolder", "ServingModel"]
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF = 30.0
+
+
+class ServingModel:
+    """A model artifact made ready to assign: the fitted segmenter plus per-segment outputs."""
+
+    def __init__(self, snapshot: ModelSnapshot) -> None:
+        if tuple(snapshot.features) != FEATURES:
+            raise SnapshotError(f"model {snapshot.version} has features {snapshot.features}, not {list(FEATURES)}")
+        self.snapshot = snapshot
+        self.version = snapshot.version
+        self.segmenter: LeadSegmenter = snapshot.to_segmenter()
+        # The parts of every output that repeat, serialized once per model rather than once per lead:
+        # per segment (id, name, strategy), and each list of top features as it first occurs.
+        self.segments = [(s.id, s.name, orjson.Fragment(s.strategy.model_dump_json())) for s in snapshot.segments]
+        self._top_features: dict[tuple[int, ...], orjson.Fragment] = {}
+
+    def top_features(self, indices: tuple[int, ...]) -> orjson.Fragment:
+        """The JSON list of the features at `indices`."""
+        if (names := self._top_features.get(indices)) is None:
+            names = self._top_features[indices] = orjson.Fragment(orjson.dumps([FEATURES[i] for i in indices]))
+        return names
 
 
 class ModelHolder(mode.Service):

@@ -1,5 +1,6 @@
 """Model store: immutable versions, an atomically moved `current` pointer, and change notices."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -14,6 +15,7 @@ from models.exceptions import SnapshotError
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.exceptions import ServiceUnavailableError, StaleModelError
+from streams.redis_health import RedisHealth, answer
 
 __all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore", "redis_client"]
 
@@ -63,10 +65,12 @@ class RedisModelStore:
     """`{prefix}:model:{version}` holds each model's JSON, `{prefix}:model:current` the current
     version; `{prefix}:models` (pub/sub) announces each new version."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "segmenter") -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str = "segmenter", health: RedisHealth | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._publish = client.register_script(_PUBLISH)
+        # The worker's store waits on Redis only while it answers; a one-off command's waits out its timeouts.
+        self._call = health.call if health is not None else answer
 
     @property
     def channel(self) -> str:
@@ -76,10 +80,7 @@ class RedisModelStore:
         return f"{self._prefix}:model:{version}"
 
     async def current_version(self) -> int | None:
-        try:
-            value = await self._client.get(self._key("current"))
-        except RedisError as error:
-            raise ServiceUnavailableError(f"Redis: {error}") from error
+        value = await self._call(lambda: self._client.get(self._key("current")))
         if value is None:
             return None
         try:
@@ -88,22 +89,18 @@ class RedisModelStore:
             raise SnapshotError(f"{self._key('current')} holds {value!r}, not a model version") from None
 
     async def load(self, version: int) -> ModelSnapshot:
-        try:
-            text = await self._client.get(self._key(version))
-        except RedisError as error:
-            raise ServiceUnavailableError(f"Redis: {error}") from error
+        text = await self._call(lambda: self._client.get(self._key(version)))
         if text is None:
             raise SnapshotError(f"model version {version} is not in Redis")
         return ModelSnapshot.from_json(text)
 
     async def publish(self, snapshot: ModelSnapshot) -> None:
-        try:
-            status, current = await self._publish(
+        status, current = await self._call(
+            lambda: self._publish(
                 keys=[self._key(snapshot.version), self._key("current")],
                 args=[snapshot.version, snapshot.model_dump_json(), self.channel],
             )
-        except RedisError as error:
-            raise ServiceUnavailableError(f"Redis: {error}") from error
+        )
         if int(status) == 0:
             raise StaleModelError(f"model version {snapshot.version} is not newer than the current {int(current)}")
         if int(status) == -1:
@@ -128,27 +125,45 @@ class RedisModelStore:
 
 
 class InMemoryModelStore:
-    """The same contract in memory, for unit tests of the logic around a store."""
+    """The same contract in memory, for unit tests of the logic around a store. Each `notices()` iterator
+    hears every later publish, as a pub/sub subscriber would; set `reachable` to False to play an outage."""
 
     def __init__(self) -> None:
         self._models: dict[int, ModelSnapshot] = {}
         self._current: int | None = None
-        self._listeners: list[list[int]] = []
+        self._listeners: set[asyncio.Queue[int]] = set()
+        self.reachable = True
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise ServiceUnavailableError("in-memory store: unreachable")
 
     async def current_version(self) -> int | None:
+        self._check()
         return self._current
 
     async def load(self, version: int) -> ModelSnapshot:
+        self._check()
         if version not in self._models:
             raise SnapshotError(f"model version {version} is not in the store")
         return self._models[version]
 
-    async def publish(self, snapshot: ModelSnapshot) -> None:
+    async def publish(self, snapshot: ModelSnapshot, *, announce: bool = True) -> None:
+        """Store and point at `snapshot`; `announce=False` plays a lost notice (pub/sub is fire-and-forget)."""
+        self._check()
         if self._current is not None and snapshot.version <= self._current:
             raise StaleModelError(f"model version {snapshot.version} is not newer than the current {self._current}")
         self._models[snapshot.version] = snapshot
         self._current = snapshot.version
+        for listener in self._listeners if announce else ():
+            listener.put_nowait(snapshot.version)
 
     async def notices(self) -> AsyncIterator[int]:
-        if self._current is not None:
-            yield self._current
+        self._check()
+        listener: asyncio.Queue[int] = asyncio.Queue()
+        self._listeners.add(listener)
+        try:
+            while True:
+                yield await listener.get()
+        finally:
+            self._listeners.discard(listener)

@@ -2,11 +2,9 @@
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models.events import LeadEvent
 from models.settings import Settings
@@ -15,27 +13,13 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from streams.exceptions import WorkerStoppingError
-from streams.outbox import Outgoing
+from streams.previous import InMemoryPreviousSegments
+from streams.records import LeadMessage, Outgoing
 from streams.router import BatchRouter
-from streams.routing import LeadMessage, ServingModel
-from streams.serving import ModelHolder
-from streams.state import PreviousSegments
+from streams.serving import ModelHolder, ServingModel
 from streams.store import InMemoryModelStore
 
 SETTINGS = Settings(max_event_bytes=1024)
-
-
-class DownRedis:
-    """A Redis client whose server is unreachable: previous segments come from the local cache."""
-
-    async def hmget(self, *_: Any, **__: Any) -> list[Any]:
-        raise RedisConnectionError("down")
-
-    async def hset(self, *_: Any, **__: Any) -> int:
-        raise RedisConnectionError("down")
-
-    def register_script(self, _: str) -> Any:
-        return self.hmget
 
 
 class ScriptedOutbox:
@@ -71,7 +55,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     async def instant(_: float) -> None:
         await real_sleep(0)
 
-    monkeypatch.setattr("streams.router.asyncio.sleep", instant)
+    monkeypatch.setattr("streams.delivery.asyncio.sleep", instant)
     yield
 
 
@@ -88,9 +72,8 @@ def route(
 ) -> tuple[int, int]:
     holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
     holder.model = ServingModel(snapshot)
-    previous = PreviousSegments(DownRedis())  # type: ignore[arg-type]
-    router = BatchRouter(SETTINGS, holder, previous, producer, stopping=lambda: stopping)
-    return asyncio.run(router.route(batch))
+    router = BatchRouter(SETTINGS, holder, InMemoryPreviousSegments(), producer)
+    return asyncio.run(router.route(batch, stopping=lambda: stopping))
 
 
 def test_an_oversize_event_is_dead_lettered_with_its_first_bytes(snapshot: ModelSnapshot) -> None:

@@ -12,7 +12,11 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.routing import LeadMessage, Routed, ServingModel, assign, decode
+from streams.assign import Routed, assign
+from streams.dead_letters import DeadLetters
+from streams.decode import decode
+from streams.records import LeadMessage
+from streams.serving import ServingModel
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -74,7 +78,7 @@ def test_missing_fields_are_counted_in_the_reason() -> None:
 
 def test_dead_letter_headers_name_the_source() -> None:
     _, rejected, _ = decode([raw(b"nope", offset=42)], max_bytes=4096)
-    headers = dict(rejected[0].dead_letter(model_version=3).headers())
+    headers = dict(DeadLetters("leads-dlq", 4096).of(rejected[0], model_version=3).headers)
     assert headers["source_topic"] == b"leads" and headers["source_partition"] == b"1"
     assert headers["source_offset"] == b"42" and headers["error_class"] == b"not_json"
     assert headers["model_version"] == b"3"

@@ -1,40 +1,24 @@
-"""The hot path as plain functions: raw messages in, validated leads, assignments and dead letters out."""
+"""Raw lead messages in, valid leads (with their feature matrix) and rejected messages out."""
 
-import hashlib
 import json
 import operator
 import re
-import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from models.events import MAX_LEAD_ID_LENGTH, DeadLetter, LeadEvent
-from models.exceptions import SnapshotError
-from models.snapshot import ModelSnapshot
+from models.events import MAX_LEAD_ID_LENGTH, LeadEvent
 from segmentation.features import BOUNDS, FEATURES
-from segmentation.segmenter import LeadSegmenter
+from streams.dead_letters import Rejected
+from streams.records import RawLead
 
-__all__ = [
-    "Decoded",
-    "Lead",
-    "LeadMessage",
-    "RawLead",
-    "Rejected",
-    "Routed",
-    "ServingModel",
-    "assign",
-    "decode",
-    "features_of",
-]
+__all__ = ["Decoded", "Lead", "decode", "features_of"]
 
-_EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
 _feature_values = operator.attrgetter(*FEATURES)
 _feature_items = operator.itemgetter(*FEATURES)
 _NUMBERS = frozenset((int, float))
@@ -43,88 +27,6 @@ _LOW = np.array([BOUNDS[name].low for name in FEATURES])
 _HIGH = np.array([BOUNDS[name].high for name in FEATURES])
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 _WHITESPACE = b" \t\r\n"
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # a hex digit with RFC 4122's bits
-
-
-def event_source(topic: str, partition: int) -> bytes:
-    """What the event ids of one topic partition share, for `event_id`."""
-    return _EVENT_NAMESPACE.bytes + f"{topic}/{partition}/".encode()
-
-
-def event_id(source: bytes, offset: int, version: int) -> str:
-    """`uuid5(_EVENT_NAMESPACE, "topic/partition/offset/version")` for `source = event_source(topic, partition)`:
-    one SHA-1 and a format, no UUID objects.
-
-    >>> event_id(event_source("leads", 0), 7, 3) == str(uuid.uuid5(_EVENT_NAMESPACE, "leads/0/7/3"))
-    True
-    """
-    h = hashlib.sha1(source + b"%d/%d" % (offset, version)).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-class RawLead(Protocol):
-    """One message as the transport delivered it (aiokafka's `ConsumerRecord` is one, as is `LeadMessage`)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-
-
-class LeadMessage(NamedTuple):
-    """A `RawLead` built from another transport's message."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A message that cannot be assigned, and why."""
-
-    raw: RawLead
-    error_class: str
-    reason: str
-
-    def dead_letter(self, model_version: int | None) -> DeadLetter:
-        return DeadLetter(
-            source_topic=self.raw.topic,
-            source_partition=self.raw.partition,
-            source_offset=self.raw.offset,
-            error_class=self.error_class,
-            reason=self.reason[:1000],
-            model_version=model_version,
-        )
-
-
-class ServingModel:
-    """A model artifact made ready to assign: the fitted segmenter plus per-segment outputs."""
-
-    def __init__(self, snapshot: ModelSnapshot) -> None:
-        if tuple(snapshot.features) != FEATURES:
-            raise SnapshotError(f"model {snapshot.version} has features {snapshot.features}, not {list(FEATURES)}")
-        self.snapshot = snapshot
-        self.version = snapshot.version
-        self.segmenter: LeadSegmenter = snapshot.to_segmenter()
-        # The parts of every output that repeat, serialized once per model rather than once per lead:
-        # per segment (id, name, strategy), and each list of top features as it first occurs.
-        self.segments = [(s.id, s.name, orjson.Fragment(s.strategy.model_dump_json())) for s in snapshot.segments]
-        self._top_features: dict[tuple[int, ...], orjson.Fragment] = {}
-
-    def top_features(self, indices: tuple[int, ...]) -> orjson.Fragment:
-        """The JSON list of the features at `indices`."""
-        if (names := self._top_features.get(indices)) is None:
-            names = self._top_features[indices] = orjson.Fragment(orjson.dumps([FEATURES[i] for i in indices]))
-        return names
 
 
 class Lead(NamedTuple):
@@ -269,60 +171,6 @@ def _explain(error: ValidationError) -> tuple[str, str]:
     return "invalid", f"{where}: {first['msg']}{more}"
 
 
-class Routed(NamedTuple):
-    """One assignment: what the state needs, and the `SegmentAssigned` JSON to publish."""
-
-    lead_id: str
-    segment_id: int
-    previous_segment_id: int | None
-    value: bytes
-
-
 def features_of(leads: Sequence[tuple[RawLead, Lead]]) -> np.ndarray:
     """The leads' feature matrix, columns in `FEATURES` order."""
     return np.array([lead.features for _, lead in leads], dtype=np.float64).reshape(-1, len(FEATURES))
-
-
-def assign(
-    model: ServingModel,
-    leads: Sequence[tuple[RawLead, Lead]],
-    previous: Mapping[str, int],
-    now: datetime,
-    X: np.ndarray | None = None,
-) -> list[Routed]:
-    """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
-    `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
-    assignment as its previous segment). `X` is `features_of(leads)` if the caller has it already."""
-    if not leads:
-        return []
-    result = model.segmenter.assign(features_of(leads) if X is None else X)
-    top_features = [model.top_features(row) for row in map(tuple, result.top_features.tolist())]
-    distances, confidences = result.distance.tolist(), result.confidence.tolist()
-    outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
-    version, assigned_at = model.version, orjson.Fragment(orjson.dumps(now, option=orjson.OPT_UTC_Z))
-    sources: dict[tuple[str, int], bytes] = {}
-    last = dict(previous)
-    out = []
-    for i, (raw, lead) in enumerate(leads):
-        segment_id, segment_name, strategy = model.segments[segment_index[i]]
-        if (source := sources.get((raw.topic, raw.partition))) is None:
-            source = sources[raw.topic, raw.partition] = event_source(raw.topic, raw.partition)
-        previous_id = last.get(lead.lead_id)
-        last[lead.lead_id] = segment_id
-        output = {
-            "event_id": event_id(source, raw.offset, version),
-            "lead_id": lead.lead_id,
-            "segment_id": segment_id,
-            "segment_name": segment_name,
-            "strategy": strategy,
-            "model_version": version,
-            "distance": distances[i],
-            "confidence": confidences[i],
-            "top_features": top_features[i],
-            "is_outlier": outliers[i],
-            "previous_segment_id": previous_id,
-            "occurred_at": lead.occurred_at,
-            "assigned_at": assigned_at,
-        }
-        out.append(Routed(lead.lead_id, segment_id, previous_id, orjson.dumps(output, option=orjson.OPT_UTC_Z)))
-    return out

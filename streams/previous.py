@@ -1,20 +1,24 @@
-"""Each lead's last segment, in a Redis hash: survives restarts and rebalances, shared by workers."""
+"""Each lead's last segment: the `PreviousSegments` protocol, its Redis hash (survives restarts and rebalances,
+shared by workers) and an in-memory twin for tests."""
 
+import itertools
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
-__all__ = ["PreviousSegments"]
+from streams.exceptions import ServiceUnavailableError
+from streams.redis_health import RedisHealth
+
+__all__ = ["InMemoryPreviousSegments", "PreviousSegments", "RedisPreviousSegments"]
 
 log = logging.getLogger(__name__)
 
-_RETRY_SECONDS = 5.0
+_FLUSH_CHUNK = 20_000
 
 # A batch's reads and writes each as one JSON argument: redis-py builds a command argument by argument in
 # Python, which for a batch of a thousand leads cost more than the rest of its Redis work. Chunks of 1,000
@@ -36,16 +40,43 @@ return #fields / 2
 """
 
 
-class PreviousSegments:
+class PreviousSegments(Protocol):
+    async def get_many(self, lead_ids: Sequence[str]) -> dict[str, int]:
+        """The last segment id of each of `lead_ids` that has one."""
+        ...
+
+    async def set_many(self, segments: Mapping[str, int]) -> None:
+        """Remember `segments` (lead_id to segment id) as the leads' last segments."""
+        ...
+
+
+class InMemoryPreviousSegments:
+    """`PreviousSegments` in a dict, for tests of the logic around it."""
+
+    def __init__(self, segments: Mapping[str, int] | None = None) -> None:
+        self.segments = dict(segments or {})
+
+    async def get_many(self, lead_ids: Sequence[str]) -> dict[str, int]:
+        return {lead: self.segments[lead] for lead in lead_ids if lead in self.segments}
+
+    async def set_many(self, segments: Mapping[str, int]) -> None:
+        self.segments.update(segments)
+
+
+class RedisPreviousSegments:
     """`{prefix}:previous` maps lead_id to its last segment id.
 
-    While Redis is down the worker keeps going: reads fall back to a bounded cache of its own
-    recent writes, and writes queue up (bounded) to be flushed when Redis answers again. Where the
-    server refuses scripts (an ACL without `@scripting`, say), plain HMGET and HSET do the same work.
+    While Redis is down (as `health` decides: a hung server is waited on once, not per batch) the worker
+    keeps going: reads fall back to a bounded cache of its own recent writes, and writes queue up (bounded)
+    to be flushed when Redis answers again. Where the server refuses scripts (an ACL without `@scripting`,
+    say), plain HMGET and HSET do the same work.
     """
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "segmenter", cache_size: int = 200_000) -> None:
+    def __init__(
+        self, client: aioredis.Redis, health: RedisHealth, prefix: str = "segmenter", cache_size: int = 200_000
+    ) -> None:
         self._client = client
+        self._health = health
         self._key = f"{prefix}:previous"
         self._get, self._set = client.register_script(_GET), client.register_script(_SET)
         self._scripts = True
@@ -53,20 +84,17 @@ class PreviousSegments:
         self._pending: OrderedDict[str, int] = OrderedDict()
         self._cache_size = cache_size
         self._down = False
-        self._retry_at = 0.0
 
     async def get_many(self, lead_ids: Sequence[str]) -> dict[str, int]:
         unique = list(dict.fromkeys(lead_ids))
         if not unique:
             return {}
-        if self._waiting():
-            return self._cached(unique)
         try:
-            values = await self._read(unique)
-            self._up()
-        except RedisError as error:
-            self._outage(error)
+            values = await self._health.call(lambda: self._read(unique))
+        except ServiceUnavailableError:
+            self._outage()
             return self._cached(unique)
+        self._up()
         found = {lead: value for lead, value in zip(unique, values, strict=True) if value >= 0}
         if self._pending:  # written here but not yet to Redis
             found |= {lead: self._pending[lead] for lead in unique if lead in self._pending}
@@ -74,22 +102,23 @@ class PreviousSegments:
 
     async def set_many(self, segments: Mapping[str, int]) -> None:
         self._remember(self._cache, segments)
-        if not self._pending and not self._waiting() and await self._written(segments):
+        if not self._pending and await self._written(segments):
             return  # the usual case: nothing queued before, and Redis took these
         self._remember(self._pending, segments)
-        await self.flush()
-
-    async def flush(self) -> None:
-        """Write queued segments to Redis; keeps them queued if Redis is down."""
-        if self._pending and not self._waiting() and await self._written(self._pending):
-            self._pending.clear()
+        # Queued writes go in chunks, so that a long outage's backlog does not take one call longer than the timeout.
+        while self._pending:
+            chunk = dict(itertools.islice(self._pending.items(), _FLUSH_CHUNK))
+            if not await self._written(chunk):
+                return
+            for lead in chunk:
+                del self._pending[lead]
 
     async def _written(self, segments: Mapping[str, int]) -> bool:
-        """Whether Redis took `segments`; a failure is an outage."""
+        """Whether Redis took `segments`."""
         try:
-            await self._write(segments)
-        except RedisError as error:
-            self._outage(error)
+            await self._health.call(lambda: self._write(segments))
+        except ServiceUnavailableError:
+            self._outage()
             return False
         self._up()
         return True
@@ -127,17 +156,12 @@ class PreviousSegments:
     def _cached(self, leads: Sequence[str]) -> dict[str, int]:
         return {lead: self._cache[lead] for lead in leads if lead in self._cache}
 
-    def _waiting(self) -> bool:
-        """While Redis is down, it is tried again only every few seconds, not on every batch."""
-        return self._down and time.monotonic() < self._retry_at
-
-    def _outage(self, error: RedisError) -> None:
+    def _outage(self) -> None:
         if not self._down:
-            log.warning("Redis unreachable (%s): previous segments served from the local cache", type(error).__name__)
+            log.warning("previous segments served from the local cache while Redis is down")
         self._down = True
-        self._retry_at = time.monotonic() + _RETRY_SECONDS
 
     def _up(self) -> None:
         if self._down:
-            log.info("Redis reachable again: previous segments back in Redis")
+            log.info("previous segments back in Redis")
         self._down = False

@@ -1,0 +1,70 @@
+"""Delivering a batch's messages: sent until the broker acknowledges every one (at-least-once), a passing
+failure sent again with backoff, a message the broker will never accept replaced by a dead letter."""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+
+from streams.dead_letters import DeadLetters
+from streams.exceptions import WorkerStoppingError
+from streams.outbox import Outbox
+from streams.records import Outgoing
+
+__all__ = ["deliver"]
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF = 0.5
+_MAX_BACKOFF = 30.0
+# Errors about the message itself: sending it again can never succeed.
+_NEVER_ACCEPTED = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError, CorruptRecordException)
+
+
+async def deliver(
+    outbox: Outbox,
+    messages: Sequence[Outgoing],
+    dead_letters: DeadLetters,
+    model_version: int,
+    stopping: Callable[[], bool],
+) -> None:
+    """Send all and return once every message (or what replaced it) is acknowledged; raises
+    `WorkerStoppingError` if the worker stops first."""
+    pending, backoff = list(messages), _FIRST_BACKOFF
+    while pending:
+        if stopping():
+            raise WorkerStoppingError("stopping with a batch not yet delivered: it will be processed again")
+        results = await outbox.deliver(pending)
+        retry = [
+            _instead_of(message, error, dead_letters, model_version)
+            for message, error in zip(pending, results, strict=True)
+            if error is not None
+        ]
+        if retry:
+            log.warning("%d of %d messages not delivered: retrying in %.1fs", len(retry), len(pending), backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+        elif backoff > _FIRST_BACKOFF:
+            log.info("delivery recovered")
+        pending = retry
+
+
+def _instead_of(message: Outgoing, error: BaseException, dead_letters: DeadLetters, model_version: int) -> Outgoing:
+    """What to send next for a message that failed with `error`: the same message if the failure passes
+    (timeouts, lost leaders, a broker down), else its dead letter, or a dead letter cut shorter."""
+    if not isinstance(error, KafkaError):
+        raise error
+    if not isinstance(error, _NEVER_ACCEPTED):
+        return message
+    if message.topic != dead_letters.topic:
+        return dead_letters.undeliverable(message, error, model_version)
+    if (shorter := dead_letters.shortened(message)) is None:
+        raise error
+    return shorter

@@ -1,0 +1,74 @@
+"""Whether Redis answers, decided once per outage, so that a hung server costs one short wait, not one per call."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from streams.exceptions import ServiceUnavailableError
+
+__all__ = ["RedisHealth", "answer"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class RedisHealth:
+    """Every call of the worker's Redis users goes through `call`. A call that fails, or that takes longer than
+    `timeout` (a hung server accepts connections and never answers), marks Redis down; while it is down, calls
+    fail at once with `ServiceUnavailableError` without touching Redis, and a background task pings it every
+    `probe_seconds` (each ping bounded by `timeout`) until it answers."""
+
+    def __init__(self, client: aioredis.Redis, *, timeout: float, probe_seconds: float = 1.0) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._probe_seconds = probe_seconds
+        self._probe: asyncio.Task[None] | None = None
+        self.up = True
+
+    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
+        """The result of `request()`, or `ServiceUnavailableError` if Redis is down or fails to answer in time."""
+        if not self.up:
+            raise ServiceUnavailableError("Redis: down, waiting for it to answer again")
+        try:
+            return await asyncio.wait_for(request(), self._timeout)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._down(error)
+            raise ServiceUnavailableError(f"Redis: {_describe(error, self._timeout)}") from error
+
+    def _down(self, error: BaseException) -> None:
+        if self.up:
+            log.warning(
+                "Redis unreachable (%s): not waiting on it until it answers again", _describe(error, self._timeout)
+            )
+        self.up = False
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.get_running_loop().create_task(self._until_up())
+
+    async def _until_up(self) -> None:
+        while not self.up:
+            await asyncio.sleep(self._probe_seconds)
+            try:
+                await asyncio.wait_for(self._client.ping(), self._timeout)
+            except (RedisError, OSError, TimeoutError):
+                continue
+            log.info("Redis reachable again")
+            self.up = True
+
+
+def _describe(error: BaseException, timeout: float) -> str:
+    if isinstance(error, TimeoutError) and not str(error):
+        return f"no answer within {timeout:g}s"
+    return f"{type(error).__name__}: {error}"
+
+
+async def answer(request: Callable[[], Awaitable[T]]) -> T:
+    """The result of `request()`, a Redis error raised as `ServiceUnavailableError` (for one-off commands)."""
+    try:
+        return await request()
+    except RedisError as error:
+        raise ServiceUnavailableError(f"Redis: {error}") from error
