@@ -21,6 +21,7 @@ SCENARIOS = {
     "model_swaps": "6. Model swaps under load",
     "slow_refit": "7. Slow refit does not stall the group",
     "security": "8. Security settings",
+    "redis_hang": "9. Redis hung (SIGSTOP)",
 }
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,9 +55,21 @@ class _Server:
     def log(self) -> str:
         return self.log_path.read_bytes().decode(errors="replace") if self.log_path.exists() else ""
 
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        """SIGSTOP for the block, SIGCONT after it, also when the block fails: the process keeps its sockets
+        open but answers nothing, as a server does in a failover, a full network buffer or a paused VM."""
+        assert self.process is not None and self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
+
     def stop(self, grace: float = 60) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(grace)

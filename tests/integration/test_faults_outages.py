@@ -1,9 +1,10 @@
-"""Kafka or Redis going away under a running worker (issue 5, tests 3 and 4). Each test stops a broker or
-server of its own (tests/integration/apache.py), never the shared CI services."""
+"""Kafka or Redis going away under a running worker (issue 5, tests 3 and 4; issue 11: Redis hung). Each test
+stops a broker or server of its own (tests/integration/apache.py), never the shared CI services."""
 
 import os
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tests.integration.apache import KafkaNode, RedisNode, running
 from tests.integration.figures import Figures
 from tests.integration.harness import (
+    Output,
     Worker,
     drain,
     leads,
@@ -29,6 +31,8 @@ SEED = 7
 KAFKA_OUTAGE_SECONDS = 15
 BACKLOG = 200_000
 REDIS_OUTAGE_SECONDS = 30
+REDIS_HANG_SECONDS = 20
+GAP_LIMIT_SECONDS = 2.0
 
 
 @pytest.fixture
@@ -128,3 +132,62 @@ def test_during_a_redis_outage_every_lead_is_assigned_and_a_model_published_afte
     assert {e["model_version"] for e in during} == {1}
     assert {e["model_version"] for at, e in outputs if at > served_at + 1} == {2}
     assert set(previous_segments(env)) == set(table.ids)  # writes queued during the outage reached Redis
+
+
+def longest_gap(outputs: Sequence[Output], since: float) -> tuple[float, int, float]:
+    """The longest time (s) between two consecutive outputs of one partition produced after `since` (epoch s),
+    counting from the last output before it; with the partition and when (epoch s) the gap began."""
+    times: dict[int, list[float]] = defaultdict(list)
+    for o in outputs:
+        times[o.partition].append(o.timestamp_ms / 1000)
+    gaps = [(0.0, -1, since)]
+    for partition, stamps in times.items():
+        stamps.sort()
+        first = max(0, next((i for i, at in enumerate(stamps) if at >= since), len(stamps)) - 1)
+        gaps += [(b - a, partition, a) for a, b in zip(stamps[first:], stamps[first + 1 :], strict=False)]
+    return max(gaps)
+
+
+def test_while_redis_hangs_outputs_never_stop_for_more_than_two_seconds_and_nothing_is_lost(
+    kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path, figures: Figures
+) -> None:
+    n, rate = 18_000, 600.0  # 30 s of leads: the hang starts once both partitions have outputs
+    env = os.environ | worker_env(kafka_bootstrap, own_redis.url)
+    group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
+    path, _ = model_file(tmp_path, k=5, version=1)
+    table, records = leads(n, seed=SEED + 2)
+    workers = [Worker(env, tmp_path).launch(), Worker(env, tmp_path).launch()]
+    for worker in workers:
+        worker.wait_ready()
+    publish(env, path)
+    with Probe(kafka_bootstrap) as probe:
+        stream = Stream(kafka_bootstrap, topic, records, rate=rate).start()
+        wait_for(lambda: min(probe.end_offsets(out).values()) >= 300, 60, "outputs on both partitions", interval=0.1)
+        hung_at = time.time()
+        with own_redis.hung():  # SIGCONT when the block ends, also when it fails
+            time.sleep(REDIS_HANG_SECONDS)  # the fault's length, not a wait for a condition
+        resumed_at = time.time()
+        stream.join()
+        wait_for(lambda: sum(probe.lag(group, topic).values()) == 0, 180, "consumer lag back to 0")
+    for worker in workers:
+        worker.stop()
+    outputs = drain(kafka_bootstrap, out)
+    dead = drain(kafka_bootstrap, env["SEGMENTER_DLQ_TOPIC"])
+    gap, partition, gap_from = longest_gap(outputs, since=hung_at)
+    figures.record(
+        "redis_hang",
+        hang_s=REDIS_HANG_SECONDS,
+        leads=n,
+        rate_per_s=int(rate),
+        assigned_during_hang=sum(hung_at <= o.timestamp_ms / 1000 <= resumed_at for o in outputs),
+        max_output_gap_s=round(gap, 2),
+    )
+    assert dead == []
+    assert {o.json()["lead_id"] for o in outputs} == set(table.ids)
+    assert gap <= GAP_LIMIT_SECONDS, (
+        f"no output on partition {partition} for {gap:.2f} s from {gap_from - hung_at:+.2f} s after Redis hung "
+        f"(limit {GAP_LIMIT_SECONDS} s)"
+    )
+    # the writes made while Redis hung reach it once it answers again
+    wait_for(lambda: set(previous_segments(env)) == set(table.ids), 30, "every lead's previous segment in Redis")
+    assert previous_segments(env) == {o.json()["lead_id"]: o.json()["segment_id"] for o in outputs}
