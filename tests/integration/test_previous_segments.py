@@ -8,10 +8,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis.asyncio as aioredis
 
-from streams.state import PreviousSegments
+from streams.previous import RedisPreviousSegments
+from streams.redis_health import RedisHealth
 
 # Ids that JSON escapes or that are long, and more leads than one chunk of the script.
 ODD_IDS = ["plain", "nul\x00inside", 'quote"and\\slash', "new\nline", "é中🙂", "L" * 128]
+TIMEOUT = 10.0  # seconds a Redis call may take before the client counts Redis down
 SEGMENTS = {lead: i % 5 for i, lead in enumerate(ODD_IDS + [f"K{i}" for i in range(2_500)])}
 
 
@@ -19,8 +21,10 @@ async def write_then_read(url: str, prefix: str) -> tuple[dict[str, int], dict[s
     """Segments written by one instance, read back by another (as after a restart), and the raw hash."""
     writer, reader = (aioredis.from_url(url, decode_responses=True) for _ in range(2))
     try:
-        await PreviousSegments(writer, prefix).set_many(SEGMENTS)
-        found = await PreviousSegments(reader, prefix).get_many([*SEGMENTS, "never-seen"])
+        await RedisPreviousSegments(writer, RedisHealth(writer, timeout=TIMEOUT), prefix).set_many(SEGMENTS)
+        found = await RedisPreviousSegments(reader, RedisHealth(reader, timeout=TIMEOUT), prefix).get_many(
+            [*SEGMENTS, "never-seen"]
+        )
         return found, await reader.hgetall(f"{prefix}:previous")
     finally:
         await writer.aclose()
@@ -50,7 +54,7 @@ def test_a_user_refused_scripts_gets_the_same_answers(redis_url: str, caplog: py
             await admin.execute_command("ACL", "DELUSER", user)
             await admin.aclose()
 
-    with caplog.at_level(logging.WARNING, logger="streams.state"):
+    with caplog.at_level(logging.WARNING, logger="streams.previous"):
         found, stored = asyncio.run(run())
     assert found == SEGMENTS
     assert stored == {lead: str(segment) for lead, segment in SEGMENTS.items()}
