@@ -134,6 +134,11 @@ class InMemoryModelStore:
         self._listeners: set[asyncio.Queue[int]] = set()
         self.reachable = True
 
+    @property
+    def subscribers(self) -> int:
+        """How many `notices()` iterators are listening."""
+        return len(self._listeners)
+
     def _check(self) -> None:
         if not self.reachable:
             raise ServiceUnavailableError("in-memory store: unreachable")
