@@ -1,5 +1,6 @@
 """The model artifact: versioned JSON with everything needed to assign leads, never pickle."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Self
 
@@ -8,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.exceptions import SnapshotError
 from models.strategies import Baseline, Strategy
-from segmentation.preprocessing import LeadScaler
+from segmentation.impact import Impact, business_impact
+from segmentation.preprocessing import ScalerState
 from segmentation.profiling import SegmentProfile
-from segmentation.projection import Projection
-from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter
-from segmentation.selection import KScore
+from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter, PcaState, SegmenterState
+from segmentation.selection import KScore, KSelection
 
 __all__ = ["SCHEMA_VERSION", "FeatureStats", "ModelSnapshot", "SegmentInfo", "Selection"]
 
@@ -134,8 +135,9 @@ class ModelSnapshot(BaseModel):
         created_at: datetime,
         fingerprint: str,
     ) -> "ModelSnapshot":
-        projection = model.projection_
-        selection = model.selection_
+        """The artifact of a fitted model (`LeadSegmenter.to_state`), with each segment's name,
+        strategy and profile."""
+        state = model.to_state()
         segments = [
             SegmentInfo(
                 id=i,
@@ -143,79 +145,93 @@ class ModelSnapshot(BaseModel):
                 size=profiles[i].size,
                 share=profiles[i].share,
                 strategy=strategies[i],
-                centroid=model.centroids_[i].tolist(),
-                feature_centroid=model.feature_centroids_[i].tolist(),
+                centroid=list(state.centroids[i]),
+                feature_centroid=list(state.feature_centroids[i]),
                 distance_quantiles={
-                    _q(q): float(v) for q, v in zip(DISTANCE_QUANTILES, model.distance_quantiles_[i], strict=True)
+                    _q(q): v for q, v in zip(DISTANCE_QUANTILES, state.distance_quantiles[i], strict=True)
                 },
                 profile={
                     f: FeatureStats(mean=_finite(m), median=_finite(md), z=_finite(z))
                     for f, m, md, z in zip(
-                        model.features, profiles[i].mean, profiles[i].median, profiles[i].z, strict=True
+                        state.scaler.features, profiles[i].mean, profiles[i].median, profiles[i].z, strict=True
                     )
                 },
             )
-            for i in range(model.n_clusters_)
+            for i in range(len(state.centroids))
         ]
+        selection = state.selection
         return cls(
             version=version,
             created_at=created_at,
-            random_state=model.random_state,
+            random_state=state.random_state,
             training_fingerprint=fingerprint,
-            features=list(model.features),
-            log_features=list(model.log_features),
-            scaler_mean=model.scaler_.mean_.tolist(),
-            scaler_scale=model.scaler_.scale_.tolist(),
+            features=list(state.scaler.features),
+            log_features=list(state.scaler.log_features),
+            scaler_mean=list(state.scaler.mean),
+            scaler_scale=list(state.scaler.scale),
             pca=None
-            if projection is None
+            if state.pca is None
             else PcaParams(
-                components=projection.components.tolist(),
-                mean=projection.mean.tolist(),
-                explained_variance_ratio=projection.explained_variance_ratio.tolist(),
+                components=[list(row) for row in state.pca.components],
+                mean=list(state.pca.mean),
+                explained_variance_ratio=list(state.pca.explained_variance_ratio),
             ),
             segments=segments,
             baseline=baseline,
             metrics=FitMetrics(
-                n_leads=len(model.labels_),
-                k=model.n_clusters_,
-                algorithm=model.algorithm_,
-                inertia=model.inertia_,
+                n_leads=state.n_leads,
+                k=len(segments),
+                algorithm=state.algorithm,
+                inertia=state.inertia,
                 selection=None
                 if selection is None
-                else Selection(
-                    recommended_k=selection.k,
-                    reason=selection.reason,
-                    scores=list(selection.scores),
-                ),
+                else Selection(recommended_k=selection.k, reason=selection.reason, scores=list(selection.scores)),
             ),
         )
 
-    def to_segmenter(self) -> LeadSegmenter:
-        """A fitted `LeadSegmenter` that assigns exactly as the one this artifact was made from."""
-        model = LeadSegmenter(
-            n_clusters=len(self.segments),
-            features=self.features,
-            log_features=self.log_features,
-            random_state=self.random_state,
-        )
-        scaler = LeadScaler(features=self.features, log_features=self.log_features)
-        scaler.log_mask_ = np.array([f in self.log_features for f in self.features])
-        scaler.mean_, scaler.scale_ = np.array(self.scaler_mean), np.array(self.scaler_scale)
-        model.scaler_ = scaler
-        model.projection_ = (
-            None
+    def to_state(self) -> SegmenterState:
+        """The fitted model's state as this artifact stores it."""
+        selection = self.metrics.selection
+        return SegmenterState(
+            scaler=ScalerState(
+                tuple(self.features), tuple(self.log_features), tuple(self.scaler_mean), tuple(self.scaler_scale)
+            ),
+            pca=None
             if self.pca is None
-            else Projection(
-                np.array(self.pca.components), np.array(self.pca.mean), np.array(self.pca.explained_variance_ratio)
-            )
+            else PcaState(
+                tuple(tuple(row) for row in self.pca.components),
+                tuple(self.pca.mean),
+                tuple(self.pca.explained_variance_ratio),
+            ),
+            centroids=tuple(tuple(s.centroid) for s in self.segments),
+            feature_centroids=tuple(tuple(s.feature_centroid) for s in self.segments),
+            distance_quantiles=tuple(
+                tuple(s.distance_quantiles[_q(q)] for q in DISTANCE_QUANTILES) for s in self.segments
+            ),
+            random_state=self.random_state,
+            algorithm=self.metrics.algorithm,
+            inertia=self.metrics.inertia,
+            n_leads=self.metrics.n_leads,
+            selection=None
+            if selection is None
+            else KSelection(selection.recommended_k, selection.reason, tuple(selection.scores)),
         )
-        model.n_clusters_ = len(self.segments)
-        model.centroids_ = np.array([s.centroid for s in self.segments])
-        model.feature_centroids_ = np.array([s.feature_centroid for s in self.segments])
-        model.distance_quantiles_ = np.array(
-            [[s.distance_quantiles[_q(q)] for q in DISTANCE_QUANTILES] for s in self.segments]
+
+    def to_segmenter(self) -> LeadSegmenter:
+        """A fitted `LeadSegmenter` that assigns exactly as the one this artifact was made from, with its
+        K, inertia, algorithm and K selection; it has no `labels_` (see `LeadSegmenter.from_state`)."""
+        return LeadSegmenter.from_state(self.to_state())
+
+    def impact(self, sizes: Sequence[int]) -> Impact:
+        """Expected revenue of `sizes[i]` leads in segment i under each segment's strategy, against
+        the same leads in this model's one-campaign baseline."""
+        return business_impact(
+            sizes,
+            [s.strategy.expected_close_rate for s in self.segments],
+            [s.strategy.avg_deal_size for s in self.segments],
+            baseline_conversion=self.baseline.conversion_rate,
+            baseline_deal_size=self.baseline.avg_deal_size,
         )
-        return model
 
     @property
     def segment_ids(self) -> list[int]:

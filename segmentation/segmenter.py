@@ -2,21 +2,23 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 
 from segmentation.exceptions import InvalidLeadsError, NotFittedError
 from segmentation.features import FEATURES, HEAVY_TAILED, check_matrix
 from segmentation.kmeans import fit_kmeans, squared_distances
-from segmentation.preprocessing import LeadScaler
+from segmentation.preprocessing import LeadScaler, ScalerState
 from segmentation.projection import Projection, fit_projection
 from segmentation.selection import KSelection, find_optimal_clusters
 
-__all__ = ["DISTANCE_QUANTILES", "Assignment", "LeadSegmenter"]
+__all__ = ["DISTANCE_QUANTILES", "Assignment", "LeadSegmenter", "PcaState", "SegmenterState"]
 
 # Per-segment quantiles of training distances kept in the model; the last flags outliers.
 DISTANCE_QUANTILES = (0.5, 0.9, 0.99)
+
+Rows = tuple[tuple[float, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,33 @@ class Assignment:
     confidence: np.ndarray
     top_features: np.ndarray
     is_outlier: np.ndarray
+
+
+@dataclass(frozen=True)
+class PcaState:
+    """The PCA axes a segmenter reduces with, as plain numbers (see `Projection`)."""
+
+    components: Rows
+    mean: tuple[float, ...]
+    explained_variance_ratio: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SegmenterState:
+    """A fitted `LeadSegmenter` as plain values, what a model file stores: the scaler, the PCA axes if
+    any, per segment its centroid (in the clustering space), feature centroid (on the scaled features)
+    and `DISTANCE_QUANTILES`, and how the fit went. Matrices are tuples of rows, one per segment."""
+
+    scaler: ScalerState
+    pca: PcaState | None
+    centroids: Rows
+    feature_centroids: Rows
+    distance_quantiles: Rows
+    random_state: int
+    algorithm: str
+    inertia: float
+    n_leads: int
+    selection: KSelection | None
 
 
 class LeadSegmenter:
@@ -80,7 +109,7 @@ class LeadSegmenter:
             k = self.selection_.k
         fit = fit_kmeans(Z, k, random_state=self.random_state, algorithm=self.algorithm)
         self.n_clusters_, self.centroids_, self.labels_ = k, fit.centroids, fit.labels
-        self.inertia_, self.algorithm_ = fit.inertia, fit.algorithm
+        self.inertia_, self.algorithm_, self.n_leads_ = fit.inertia, fit.algorithm, len(X)
         self.feature_centroids_ = np.array([_mean_or_zero(scaled[fit.labels == i]) for i in range(k)])
         distances = np.sqrt(squared_distances(Z, fit.centroids)[np.arange(len(Z)), fit.labels])
         self.distance_quantiles_ = np.array(
@@ -92,6 +121,79 @@ class LeadSegmenter:
             ]
         )
         return self
+
+    def to_state(self) -> SegmenterState:
+        """What `fit` learned, as plain numbers; `from_state` rebuilds the model from it."""
+        self._check_fitted()
+        projection = self.projection_
+        return SegmenterState(
+            scaler=self.scaler_.to_state(),
+            pca=None
+            if projection is None
+            else PcaState(
+                _rows(projection.components),
+                tuple(projection.mean.tolist()),
+                tuple(projection.explained_variance_ratio.tolist()),
+            ),
+            centroids=_rows(self.centroids_),
+            feature_centroids=_rows(self.feature_centroids_),
+            distance_quantiles=_rows(self.distance_quantiles_),
+            random_state=self.random_state,
+            algorithm=self.algorithm_,
+            inertia=float(self.inertia_),
+            n_leads=self.n_leads_,
+            selection=self.selection_,
+        )
+
+    @classmethod
+    def from_state(cls, state: SegmenterState) -> Self:
+        """A fitted segmenter that assigns exactly as the one `state` came from, with the same
+        `n_clusters_`, `inertia_`, `algorithm_`, `selection_` and `n_leads_`.
+
+        The training leads' `labels_` (one per lead) are not part of the state, so a rebuilt model has
+        none; `predict` on those leads gives them back. Its parameters are the ones that refit the same
+        model from the same leads: K fixed unless it was chosen (then `max_k` is the largest K scored),
+        PCA as its number of components, and the algorithm that ran.
+
+        Examples:
+            >>> from segmentation.synthetic import generate_leads
+            >>> leads = generate_leads(1000, random_state=3)
+            >>> model = LeadSegmenter(max_k=6, random_state=0).fit(leads.X)
+            >>> loaded = LeadSegmenter.from_state(model.to_state())
+            >>> loaded.n_clusters_, loaded.inertia_ == model.inertia_, loaded.selection_ == model.selection_
+            (5, True, True)
+            >>> bool((loaded.predict(leads.X) == model.labels_).all()), hasattr(loaded, "labels_")
+            (True, False)
+        """
+        k, selection = len(state.centroids), state.selection
+        chosen: dict[str, Any] = (
+            {"n_clusters": k} if selection is None else {"max_k": max(score.k for score in selection.scores)}
+        )
+        model = cls(
+            **chosen,
+            features=state.scaler.features,
+            log_features=state.scaler.log_features,
+            pca=None if state.pca is None else len(state.pca.components),
+            algorithm=state.algorithm,
+            random_state=state.random_state,
+        )
+        model.scaler_ = LeadScaler.from_state(state.scaler)
+        model.projection_ = (
+            None
+            if state.pca is None
+            else Projection(
+                np.array(state.pca.components, dtype=np.float64),
+                np.array(state.pca.mean, dtype=np.float64),
+                np.array(state.pca.explained_variance_ratio, dtype=np.float64),
+            )
+        )
+        model.selection_ = selection
+        model.n_clusters_ = k
+        model.centroids_ = np.array(state.centroids, dtype=np.float64)
+        model.feature_centroids_ = np.array(state.feature_centroids, dtype=np.float64)
+        model.distance_quantiles_ = np.array(state.distance_quantiles, dtype=np.float64)
+        model.inertia_, model.algorithm_, model.n_leads_ = state.inertia, state.algorithm, state.n_leads
+        return model
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Leads on the model's feature scale (log where configured, standardized), before PCA."""
@@ -132,6 +234,10 @@ class LeadSegmenter:
     def _check_fitted(self) -> None:
         if not hasattr(self, "centroids_"):
             raise NotFittedError("LeadSegmenter is not fitted yet: call fit first")
+
+
+def _rows(matrix: np.ndarray) -> Rows:
+    return tuple(tuple(row) for row in matrix.tolist())
 
 
 def _mean_or_zero(rows: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """`LeadScaler`: log1p on heavy-tailed features, then standard scaling."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -85,3 +87,26 @@ def test_scaling_is_deterministic_and_finite_on_valid_leads(seed: int, n: int) -
     a, b = LeadScaler().fit_transform(X), LeadScaler().fit_transform(X.copy())
     assert np.array_equal(a, b)
     assert np.isfinite(a).all()
+
+
+def test_a_scaler_rebuilt_from_its_state_transforms_the_same() -> None:
+    train, new = generate_leads(300, random_state=6).X, generate_leads(20, random_state=7).X
+    scaler = LeadScaler(log_features=HEAVY_TAILED[:2]).fit(train)
+    state = scaler.to_state()
+    assert (state.features, state.log_features) == (FEATURES, HEAVY_TAILED[:2])
+    assert state.mean == tuple(scaler.mean_.tolist()) and state.scale == tuple(scaler.scale_.tolist())
+    rebuilt = LeadScaler.from_state(state)
+    assert np.array_equal(rebuilt.transform(new), scaler.transform(new))
+    assert np.array_equal(rebuilt.log_mask_, scaler.log_mask_)
+    assert rebuilt.to_state() == state
+
+
+def test_a_state_with_unknown_log_features_is_refused() -> None:
+    state = LeadScaler(features=("a", "b"), log_features=("a",)).fit(np.ones((3, 2))).to_state()
+    with pytest.raises(SegmenterError, match=r"log_features not among the features: \['c'\]"):
+        LeadScaler.from_state(replace(state, log_features=("c",)))
+
+
+def test_exporting_the_state_needs_a_fitted_scaler() -> None:
+    with pytest.raises(NotFittedError, match="^LeadScaler is not fitted yet: call fit first$"):
+        LeadScaler().to_state()

@@ -1,11 +1,13 @@
 """`LeadSegmenter`: fit, predict and explain assignments of new leads."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segmentation.exceptions import InvalidLeadsError
+from segmentation.exceptions import InvalidLeadsError, NotFittedError
 from segmentation.features import FEATURES
 from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter
 from segmentation.synthetic import SyntheticLeads, generate_leads
@@ -198,3 +200,69 @@ def test_same_leads_and_seed_give_the_same_model(seed: int, pca: float | None) -
     assert np.array_equal(a.centroids_, b.centroids_)
     assert np.array_equal(a.labels_, b.labels_)
     assert a.selection_ == b.selection_
+
+
+# --- state: export and rebuild -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"n_clusters": 4}, {"max_k": 5}, {"n_clusters": 3, "pca": 0.9}, {"n_clusters": 4, "algorithm": "minibatch"}],
+)
+def test_a_model_rebuilt_from_its_state_is_the_fitted_model_without_labels(params: dict[str, Any]) -> None:
+    X = generate_leads(600, random_state=12).X
+    model = LeadSegmenter(random_state=4, **params).fit(X)
+    state = model.to_state()
+    rebuilt = LeadSegmenter.from_state(state)
+    for attr in ("centroids_", "feature_centroids_", "distance_quantiles_"):
+        assert np.array_equal(getattr(rebuilt, attr), getattr(model, attr)), attr
+    assert np.array_equal(rebuilt.scaler_.mean_, model.scaler_.mean_)
+    assert np.array_equal(rebuilt.scaler_.scale_, model.scaler_.scale_)
+    assert np.array_equal(rebuilt.scaler_.log_mask_, model.scaler_.log_mask_)
+    assert (rebuilt.n_clusters_, rebuilt.inertia_, rebuilt.algorithm_) == (
+        model.n_clusters_,
+        model.inertia_,
+        model.algorithm_,
+    )
+    assert (rebuilt.selection_, rebuilt.n_leads_) == (model.selection_, 600)
+    assert not hasattr(rebuilt, "labels_")
+    assert np.array_equal(rebuilt.predict(X), model.labels_)
+    new = generate_leads(100, random_state=13).X
+    a, b = rebuilt.assign(new), model.assign(new)
+    for field in ("segment", "distance", "confidence", "top_features", "is_outlier"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert rebuilt.to_state() == state
+
+
+@pytest.mark.parametrize("params", [{"n_clusters": 4}, {"max_k": 5}, {"n_clusters": 3, "pca": 0.9}])
+def test_a_rebuilt_models_parameters_refit_the_same_model_from_the_same_leads(params: dict[str, Any]) -> None:
+    X = generate_leads(400, random_state=14).X
+    model = LeadSegmenter(random_state=2, **params).fit(X)
+    rebuilt = LeadSegmenter.from_state(model.to_state())
+    assert rebuilt.n_clusters == (None if "max_k" in params else model.n_clusters_)
+    refit = LeadSegmenter(
+        n_clusters=rebuilt.n_clusters,
+        max_k=rebuilt.max_k,
+        features=rebuilt.features,
+        log_features=rebuilt.log_features,
+        pca=rebuilt.pca,
+        algorithm=rebuilt.algorithm,
+        random_state=rebuilt.random_state,
+    ).fit(X)
+    assert np.array_equal(refit.labels_, model.labels_)
+    assert refit.to_state() == model.to_state()
+
+
+def test_the_state_is_plain_numbers_and_names(fitted_800: LeadSegmenter) -> None:
+    state = fitted_800.to_state()
+    assert state.scaler.features == FEATURES
+    assert len(state.centroids) == 5 and all(len(row) == 12 for row in state.centroids)
+    assert all(type(v) is float for row in state.centroids + state.distance_quantiles for v in row)
+    assert all(type(v) is float for v in state.scaler.mean + state.scaler.scale)
+    assert (state.pca, state.selection, state.n_leads, state.algorithm) == (None, None, 800, "kmeans")
+    assert type(state.inertia) is float and state.inertia == fitted_800.inertia_
+
+
+def test_exporting_the_state_needs_a_fitted_model() -> None:
+    with pytest.raises(NotFittedError, match="^LeadSegmenter is not fitted yet: call fit first$"):
+        LeadSegmenter().to_state()

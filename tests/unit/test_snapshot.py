@@ -50,6 +50,16 @@ def assert_same_assignments(a: Assignment, b: Assignment) -> None:
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
 
 
+def fitted(which: str, request: pytest.FixtureRequest) -> tuple[LeadSegmenter, SyntheticLeads]:
+    """A fitted model of each kind ("chosen-k", "pca", "minibatch") and the leads it was fitted on."""
+    model, leads = {
+        "chosen-k": ("fitted_5000", "leads_5000"),
+        "pca": ("pca_model", "leads_2000"),
+        "minibatch": ("minibatch_model", "leads_2000"),
+    }[which]
+    return request.getfixturevalue(model), request.getfixturevalue(leads)
+
+
 def round_trip(snapshot: ModelSnapshot) -> ModelSnapshot:
     return ModelSnapshot.from_json(snapshot.model_dump_json())
 
@@ -157,12 +167,7 @@ def test_restored_model_assigns_exactly_like_the_original(
     request: pytest.FixtureRequest,
     make_snapshot: MakeSnapshot,
 ) -> None:
-    model, leads = {
-        "chosen-k": ("fitted_5000", "leads_5000"),
-        "pca": ("pca_model", "leads_2000"),
-        "minibatch": ("minibatch_model", "leads_2000"),
-    }[which]
-    model, leads = request.getfixturevalue(model), request.getfixturevalue(leads)
+    model, leads = fitted(which, request)
     restored = round_trip(make_snapshot(model, leads.X)).to_segmenter()
     assert restored.n_clusters_ == model.n_clusters_
     assert np.array_equal(restored.predict(leads.X), model.labels_)
@@ -321,3 +326,48 @@ def test_something_that_is_not_a_model_file_is_refused(text: bytes) -> None:
 def test_the_snapshot_is_immutable(snapshot_5000: ModelSnapshot) -> None:
     with pytest.raises(ValueError, match="frozen"):
         snapshot_5000.version = 2  # type: ignore[misc]
+
+
+# --- the estimator behind the artifact ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["chosen-k", "pca", "minibatch"])
+def test_the_artifact_stores_the_models_state_exactly(
+    which: str, request: pytest.FixtureRequest, make_snapshot: MakeSnapshot
+) -> None:
+    model, leads = fitted(which, request)
+    snapshot = round_trip(make_snapshot(model, leads.X))
+    assert snapshot.to_state() == model.to_state()
+    loaded = snapshot.to_segmenter()
+    assert (loaded.inertia_, loaded.algorithm_, loaded.selection_) == (
+        model.inertia_,
+        model.algorithm_,
+        model.selection_,
+    )
+    assert loaded.n_leads_ == snapshot.metrics.n_leads == len(leads.X)
+    assert not hasattr(loaded, "labels_")
+    # A loaded model is a whole estimator: its artifact is the one it was loaded from.
+    again = ModelSnapshot.from_segmenter(
+        loaded,
+        names=[s.name for s in snapshot.segments],
+        strategies=[s.strategy for s in snapshot.segments],
+        profiles=profile_segments(leads.X, model.scale(leads.X), model.labels_, model.n_clusters_),
+        baseline=snapshot.baseline,
+        version=snapshot.version,
+        created_at=snapshot.created_at,
+        fingerprint=snapshot.training_fingerprint,
+    )
+    assert again == snapshot
+
+
+def test_the_snapshots_impact_prices_sizes_with_its_strategies_and_baseline(snapshot_5000: ModelSnapshot) -> None:
+    sizes = [100, 0, 50, 25, 10]
+    impact = snapshot_5000.impact(sizes)
+    segments = snapshot_5000.segments
+    expected = [
+        n * s.strategy.expected_close_rate * s.strategy.avg_deal_size for n, s in zip(sizes, segments, strict=True)
+    ]
+    assert impact.per_segment == pytest.approx(expected)
+    assert impact.baseline_revenue == pytest.approx(185 * 0.23 * 12_000)
+    config = StrategyConfig.from_toml("[baseline]\nconversion_rate = 0.5\navg_deal_size = 100\n")
+    assert snapshot_5000.model_copy(update={"baseline": config.baseline}).impact(sizes).baseline_revenue == 9_250
