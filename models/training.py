@@ -14,7 +14,7 @@ from segmentation.naming import name_segments
 from segmentation.profiling import profile_segments
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["fit_model", "refit_model"]
+__all__ = ["build_snapshot", "fit_model", "refit_model"]
 
 
 def fit_model(
@@ -30,25 +30,36 @@ def fit_model(
     version: int | None = None,
     on_k: Callable[[int], None] | None = None,
 ) -> tuple[LeadSegmenter, ModelSnapshot]:
-    """Fit, profile and name segments, attach strategies, and build the model artifact."""
+    """Fit a `LeadSegmenter` on `X` and build its artifact (`build_snapshot`); the version defaults to
+    the creation time in milliseconds."""
     model = LeadSegmenter(
         n_clusters=k, max_k=max_k, pca=pca, log_features=log_features, algorithm=algorithm, random_state=random_state
     )
     model.fit(X, on_k=on_k)
+    created_at = datetime.now().astimezone()
+    snapshot = build_snapshot(
+        model, X, config=config, version=version or int(created_at.timestamp() * 1000), created_at=created_at
+    )
+    return model, snapshot
+
+
+def build_snapshot(
+    model: LeadSegmenter, X: np.ndarray, *, config: StrategyConfig, version: int, created_at: datetime
+) -> ModelSnapshot:
+    """The artifact of `model` fitted on `X`: profile and name its segments, attach the strategies
+    and baseline of `config`, and fingerprint the training leads."""
     profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
     names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]
-    created_at = datetime.now().astimezone()
-    snapshot = ModelSnapshot.from_segmenter(
+    return ModelSnapshot.from_segmenter(
         model,
         names=names,
         strategies=[config.strategy_for(name) for name in names],
         profiles=profiles,
         baseline=config.baseline,
-        version=version or int(created_at.timestamp() * 1000),
+        version=version,
         created_at=created_at,
         fingerprint=fingerprint(X),
     )
-    return model, snapshot
 
 
 def refit_model(X: np.ndarray, served: ModelSnapshot, *, version: int, random_state: int = 0) -> ModelSnapshot:

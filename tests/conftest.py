@@ -15,9 +15,7 @@ from hypothesis import settings  # noqa: E402
 
 from models.snapshot import ModelSnapshot  # noqa: E402
 from models.strategies import StrategyConfig  # noqa: E402
-from segmentation.identity import fingerprint  # noqa: E402
-from segmentation.naming import name_segments  # noqa: E402
-from segmentation.profiling import profile_segments  # noqa: E402
+from models.training import build_snapshot  # noqa: E402
 from segmentation.segmenter import LeadSegmenter  # noqa: E402
 from segmentation.synthetic import SyntheticLeads, generate_leads  # noqa: E402
 
@@ -28,7 +26,7 @@ settings.load_profile("unit")
 CREATED_AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def build_snapshot(
+def snapshot_of(
     model: LeadSegmenter,
     X: np.ndarray,
     *,
@@ -36,26 +34,14 @@ def build_snapshot(
     version: int = 1,
     created_at: datetime = CREATED_AT,
 ) -> ModelSnapshot:
-    """The model artifact for a fitted segmenter, built from the core's parts (not the CLI's pipeline)."""
-    config = config or StrategyConfig()
-    profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
-    names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]
-    return ModelSnapshot.from_segmenter(
-        model,
-        names=names,
-        strategies=[config.strategy_for(name) for name in names],
-        profiles=profiles,
-        baseline=config.baseline,
-        version=version,
-        created_at=created_at,
-        fingerprint=fingerprint(X),
-    )
+    """The model artifact for a fitted segmenter, as `segmenter fit` builds it, with a fixed creation time."""
+    return build_snapshot(model, X, config=config or StrategyConfig(), version=version, created_at=created_at)
 
 
 @pytest.fixture(scope="session")
 def make_snapshot() -> Callable[..., ModelSnapshot]:
-    """`build_snapshot(model, X, *, config=None, version=1, created_at=CREATED_AT)`."""
-    return build_snapshot
+    """`snapshot_of(model, X, *, config=None, version=1, created_at=CREATED_AT)`."""
+    return snapshot_of
 
 
 @pytest.fixture(scope="session")
