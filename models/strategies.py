@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.exceptions import ConfigError
+from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
 
 __all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Strategy", "StrategyConfig"]
 
@@ -42,8 +43,8 @@ class Baseline(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    conversion_rate: Rate = 0.23
-    avg_deal_size: Money = 12_000.0
+    conversion_rate: Rate = BASELINE_CONVERSION
+    avg_deal_size: Money = BASELINE_DEAL_SIZE
 
 
 DEFAULT_STRATEGIES: dict[str, Strategy] = {
@@ -89,8 +90,8 @@ FALLBACK_STRATEGY = Strategy(
     channel="Standard nurture",
     message="General value proposition",
     sales_resource="Inside Sales Rep",
-    expected_close_rate=0.23,
-    avg_deal_size=12_000,
+    expected_close_rate=BASELINE_CONVERSION,
+    avg_deal_size=BASELINE_DEAL_SIZE,
 )
 
 
