@@ -1,4 +1,5 @@
-"""Files: leads from CSV or JSONL with row-and-column errors, model files, CSV output."""
+"""Files: leads from CSV or JSONL with row-and-column errors, model files, CSV output, and leads as the
+Kafka records the worker reads."""
 
 import csv
 import json
@@ -11,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from models.events import MAX_LEAD_ID_LENGTH
+from models.events import MAX_LEAD_ID_LENGTH, LeadEvent
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES, find_violations
 from segmenter.exceptions import InputFileError
 
-__all__ = ["LeadTable", "read_leads", "read_model", "write_csv", "write_leads"]
+__all__ = ["LeadTable", "lead_records", "read_leads", "read_model", "write_csv", "write_leads"]
 
 ID_COLUMN = "lead_id"
 _KNOWN = frozenset((ID_COLUMN, *FEATURES))
@@ -205,6 +206,14 @@ def write_leads(path: Path, ids: Sequence[str], X: np.ndarray, extra: Mapping[st
         write_csv(path, {ID_COLUMN: list(ids)} | features | dict(extra))
     else:
         raise InputFileError(f"{path}: unsupported format {path.suffix or '(none)'}; use .csv or .jsonl")
+
+
+def lead_records(table: LeadTable) -> list[tuple[bytes, bytes]]:
+    """(key, value) per lead: the LeadEvent JSON the worker expects, keyed by lead_id."""
+    return [
+        (lead_id.encode(), LeadEvent.from_row(lead_id, row).model_dump_json(exclude_none=True).encode())
+        for lead_id, row in zip(table.ids, table.X, strict=True)
+    ]
 
 
 def _compact(value: float) -> int | float:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from rich.table import Table
 
@@ -17,13 +16,13 @@ from models.settings import Settings
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, app, load_settings, user_errors
 from segmenter.console import err, out, steps
-from segmenter.leads_io import read_model
+from segmenter.leads_io import lead_records, read_model
 from streams.app import run_worker
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import aiokafka_security, bootstrap_servers, ensure_topics
-from streams.publishing import kafka_producer, publish_model
+from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
+from streams.publishing import publish_model
 
-__all__ = ["lead_records"]
+__all__ = ["produce", "publish", "refit", "schema", "tail", "worker"]
 
 
 @app.command()
@@ -69,14 +68,6 @@ async def _send_command(settings: Settings, command: str) -> None:
             await producer.send_and_wait(settings.control_topic, json.dumps({"command": command}).encode())
         except KafkaError as error:
             raise ServiceUnavailableError(f"Kafka did not take the command: {error!r}") from error
-
-
-def lead_records(table: leads_io.LeadTable) -> list[tuple[bytes, bytes]]:
-    """(key, value) per lead: the LeadEvent JSON the worker expects, keyed by lead_id."""
-    return [
-        (lead_id.encode(), LeadEvent.from_row(lead_id, row).model_dump_json(exclude_none=True).encode())
-        for lead_id, row in zip(table.ids, table.X, strict=True)
-    ]
 
 
 @app.command()
@@ -132,19 +123,7 @@ def tail(
 
 async def _tail(settings: Settings, n: int, follow: bool) -> None:
     await ensure_topics(settings)  # subscribing to a missing topic would let the broker auto-create it
-    consumer = AIOKafkaConsumer(
-        settings.segments_topic,
-        bootstrap_servers=bootstrap_servers(settings),
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        **aiokafka_security(settings),
-    )
-    try:
-        await consumer.start()
-    except KafkaError as error:
-        raise ServiceUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {error!r}") from error
-    try:
+    async with kafka_consumer(settings, settings.segments_topic) as consumer:
         latest: deque[dict[str, Any]] = deque(maxlen=n)
         idle = 0
         while idle < 2:  # read to the end: two empty polls in a row
@@ -157,8 +136,6 @@ async def _tail(settings: Settings, n: int, follow: bool) -> None:
             rows = [json.loads(m.value) for records in batches.values() for m in records]
             if rows:
                 out.print(_table(rows, title=None))
-    finally:
-        await consumer.stop()
 
 
 def _table(rows: list[dict[str, Any]], title: str | None = "Latest assignments") -> Table:

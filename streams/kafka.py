@@ -1,11 +1,15 @@
-"""Kafka plumbing: client security options from settings, and explicit topic creation and checks."""
+"""Kafka plumbing: client security options from settings, started producers and consumers for the
+command line, and explicit topic creation and checks."""
 
 import asyncio
 import ssl
 import time
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -18,6 +22,8 @@ __all__ = [
     "ensure_topics",
     "faust_app_id",
     "faust_credentials",
+    "kafka_consumer",
+    "kafka_producer",
     "topic_layout",
 ]
 
@@ -49,6 +55,51 @@ def aiokafka_security(settings: Settings) -> dict[str, Any]:
         password = settings.kafka_sasl_password
         options["sasl_plain_password"] = password.get_secret_value() if password else None
     return options
+
+
+@asynccontextmanager
+async def kafka_producer(settings: Settings, **options: Any) -> AsyncIterator[AIOKafkaProducer]:
+    """A started aiokafka producer (acks=all, security from the settings, `options` on top);
+    connection failures become `ServiceUnavailableError`."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers(settings), acks="all", request_timeout_ms=15_000,
+        **aiokafka_security(settings) | options,
+    )  # fmt: skip
+    async with _started(producer, settings):
+        yield producer
+
+
+@asynccontextmanager
+async def kafka_consumer(settings: Settings, *topics: str, **options: Any) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started aiokafka consumer of `topics` outside any group, from the earliest offset, committing
+    nothing (security from the settings, `options` on top); connection failures become
+    `ServiceUnavailableError`."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap_servers(settings), group_id=None, auto_offset_reset="earliest",
+        enable_auto_commit=False, **aiokafka_security(settings) | options,
+    )  # fmt: skip
+    async with _started(consumer, settings):
+        yield consumer
+
+
+class _Client(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@asynccontextmanager
+async def _started(client: _Client, settings: Settings) -> AsyncIterator[None]:
+    """Start `client`, stop it on the way out (also when starting failed)."""
+    try:
+        await client.start()
+    except KafkaError as error:
+        await client.stop()
+        raise ServiceUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {error!r}") from error
+    try:
+        yield
+    finally:
+        await client.stop()
 
 
 def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:

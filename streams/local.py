@@ -34,6 +34,7 @@ __all__ = [
     "local_services",
     "start_kafka",
     "start_redis",
+    "start_services",
     "start_worker",
     "stop_pid",
     "terminate",
@@ -177,9 +178,21 @@ def start_redis(
     return service
 
 
+def start_services(workdir: Path) -> tuple[LocalService, LocalService]:
+    """Kafka, then Redis, in `workdir`, each once it answers. They run until stopped: if Redis does not
+    start (or Ctrl-C comes while it starts), Kafka is stopped before the error goes on."""
+    kafka = start_kafka(workdir)
+    try:
+        redis = start_redis(workdir)
+    except BaseException:
+        kafka.stop()
+        raise
+    return kafka, redis
+
+
 @contextmanager
 def local_services(workdir: Path | None = None) -> Iterator[tuple[LocalService, LocalService]]:
-    """Kafka and Redis for the length of a `with` block.
+    """Kafka and Redis (`start_services`) for the length of a `with` block.
 
     On exit, also on an exception or Ctrl-C, Redis and then Kafka are stopped, and the working
     directory is removed if it was a temporary one made here.
@@ -187,9 +200,8 @@ def local_services(workdir: Path | None = None) -> Iterator[tuple[LocalService, 
     with ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="segmenter-local-")))
-        kafka = start_kafka(workdir)
+        kafka, redis = start_services(workdir)
         stack.callback(kafka.stop)
-        redis = start_redis(workdir)
         stack.callback(redis.stop)
         yield kafka, redis
 
