@@ -17,21 +17,15 @@ from rich.progress import (
 from rich.table import Table
 
 from models.snapshot import ModelSnapshot
+from segmentation.impact import Impact
+from segmenter.formatting import money
 from segmenter.pipeline import Analysis, PcaReduction
 
-__all__ = ["err", "money", "out", "print_fit", "steps"]
+__all__ = ["err", "out", "print_fit", "print_impact", "steps"]
 
 # Off a terminal rich would wrap at 80 columns; the segment table needs more.
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
-
-
-def money(value: float) -> str:
-    """$13.8M, $52.5K, $500."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= size:
-            return f"${value / size:,.1f}{suffix}"
-    return f"${value:,.0f}"
 
 
 class Steps:
@@ -78,6 +72,14 @@ def steps(quiet: bool) -> Iterator[Steps]:
         yield Steps(progress)
 
 
+def print_impact(impact: Impact) -> None:
+    """Expected revenue with a campaign per segment, against one campaign for all, and the lift."""
+    out.print(
+        f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
+        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold]"
+    )
+
+
 def print_fit(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction | None = None) -> None:
     """The segment table, the impact against one campaign for all, and how K was chosen."""
     table = Table(title=f"Lead segments (model version {snapshot.version})")
@@ -109,11 +111,7 @@ def print_fit(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReducti
             money(revenue),
         )
     out.print(table)
-    impact = analysis.impact
-    out.print(
-        f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
-        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold]"
-    )
+    print_impact(analysis.impact)
     selection = snapshot.metrics.selection
     if selection is not None:
         sil = ", ".join(f"K={s.k}: {s.silhouette:.3f}" for s in selection.scores)

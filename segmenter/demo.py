@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 from rich.live import Live
 from rich.table import Table
@@ -24,18 +23,18 @@ from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
-from segmentation.impact import Impact, business_impact
 from segmentation.synthetic import generate_leads
 from segmenter.app import Quiet, Seed, app, user_errors
-from segmenter.console import err, money, out, steps
+from segmenter.console import err, out, print_impact, steps
 from segmenter.exceptions import OptionError
-from segmenter.leads_io import LeadTable, read_leads, write_leads
-from segmenter.local_cli import STATE_FILE, running, save_state
+from segmenter.formatting import money
+from segmenter.leads_io import LeadTable, lead_records, read_leads, write_leads
+from segmenter.local_state import STATE_FILE, running, save_state
 from segmenter.pipeline import analyze
 from segmenter.report import write_report
-from segmenter.stream_cli import lead_records
 from streams.exceptions import ServiceUnavailableError
-from streams.local import start_kafka, start_redis, start_worker
+from streams.kafka import kafka_consumer, kafka_producer
+from streams.local import start_services, start_worker
 from streams.publishing import publish_model
 
 __all__ = ["BROKEN_EVENTS", "Tally", "print_streamed", "stream_leads"]
@@ -69,14 +68,10 @@ async def stream_leads(
     """Send `records`, then read the segments and DLQ topics until every one came back."""
     tally = Tally()
     names = {s.id: s.name for s in snapshot.segments}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
-    consumer = AIOKafkaConsumer(
-        settings.segments_topic, settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None, auto_offset_reset="earliest",
-    )  # fmt: skip
-    await producer.start()
-    await consumer.start()
-    try:
+    async with (
+        kafka_producer(settings, linger_ms=5) as producer,
+        kafka_consumer(settings, settings.segments_topic, settings.dlq_topic) as consumer,
+    ):
         with Live(_progress(tally, names, len(records)), console=err, refresh_per_second=8) as live:
             pending = []
             for key, value in records:
@@ -95,9 +90,6 @@ async def stream_leads(
                     for message in records_:
                         _count(tally, message.topic == settings.dlq_topic, message.value, message.headers)
                 live.update(_progress(tally, names, len(records)))
-    finally:
-        await consumer.stop()
-        await producer.stop()
     err.print()
     return tally
 
@@ -120,19 +112,9 @@ def _progress(tally: Tally, names: dict[int, str], total: int) -> Table:
     return table
 
 
-def streamed_impact(snapshot: ModelSnapshot, tally: Tally) -> Impact:
-    return business_impact(
-        [tally.assigned[s.id] for s in snapshot.segments],
-        [s.strategy.expected_close_rate for s in snapshot.segments],
-        [s.strategy.avg_deal_size for s in snapshot.segments],
-        baseline_conversion=snapshot.baseline.conversion_rate,
-        baseline_deal_size=snapshot.baseline.avg_deal_size,
-    )
-
-
 def print_streamed(snapshot: ModelSnapshot, tally: Tally) -> None:
     """The segments as the worker assigned them, their strategies and revenue, and the dead letters."""
-    impact = streamed_impact(snapshot, tally)
+    impact = snapshot.impact([tally.assigned[s.id] for s in snapshot.segments])
     total = sum(tally.assigned.values())
     table = Table(title=f"Leads routed by the worker (model version {snapshot.version})")
     for column in ("id", "segment", "leads", "share", "channel", "sales resource", "expected revenue"):
@@ -144,10 +126,7 @@ def print_streamed(snapshot: ModelSnapshot, tally: Tally) -> None:
             segment.strategy.channel, segment.strategy.sales_resource, money(revenue),
         )  # fmt: skip
     out.print(table)
-    out.print(
-        f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
-        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold]"
-    )
+    print_impact(impact)
     dead = Table(title="Dead-lettered events (leads-dlq)")
     for column in ("payload", "error", "reason"):
         dead.add_column(column)
@@ -190,9 +169,8 @@ def demo(
         stack.callback(shutil.rmtree, workdir, True)
         with steps(quiet) as progress:
             with progress.step("starting Kafka (Tansu) and Redis (Valkey)"):
-                kafka = start_kafka(workdir)
+                kafka, redis = start_services(workdir)
                 stack.callback(kafka.stop)
-                redis = start_redis(workdir)
                 stack.callback(redis.stop)
             with progress.step("choosing K and fitting", total=9) as bar:
                 model, snapshot = fit_model(table.X, config=StrategyConfig(), random_state=seed, on_k=bar.advance)

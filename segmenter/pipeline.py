@@ -8,7 +8,7 @@ import numpy as np
 
 from models.snapshot import ModelSnapshot
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
-from segmentation.impact import Impact, business_impact
+from segmentation.impact import Impact
 from segmentation.kmeans import fit_kmeans
 from segmentation.profiling import SegmentProfile, profile_segments
 from segmentation.projection import Projection, fit_projection
@@ -59,14 +59,6 @@ def analyze(
     k = len(snapshot.segments)
     profiles = profile_segments(X, scaled, labels, k)
     plane_projection = fit_projection(scaled, 2)
-    sizes = [p.size for p in profiles]
-    impact = business_impact(
-        sizes,
-        [s.strategy.expected_close_rate for s in snapshot.segments],
-        [s.strategy.avg_deal_size for s in snapshot.segments],
-        baseline_conversion=snapshot.baseline.conversion_rate,
-        baseline_deal_size=snapshot.baseline.avg_deal_size,
-    )
     return Analysis(
         labels=labels,
         profiles=profiles,
@@ -74,7 +66,7 @@ def analyze(
         plane_projection=plane_projection,
         dbscan=compare_dbscan(Z, labels, eps=dbscan_eps, random_state=random_state),
         hierarchical=compare_hierarchical(Z, labels, k, random_state=random_state),
-        impact=impact,
+        impact=snapshot.impact([p.size for p in profiles]),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
 from segmentation.selection import KScore
+from segmenter.formatting import money
 from segmenter.pipeline import Analysis
 
 __all__ = ["write_report"]
@@ -86,13 +87,13 @@ def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore])
         ),
         "<h2>Expected impact</h2>",
         '<div class="cards">'
-        + _card("Baseline revenue", _money(impact.baseline_revenue))
-        + _card("Segmented revenue", _money(impact.segmented_revenue))
+        + _card("Baseline revenue", money(impact.baseline_revenue))
+        + _card("Segmented revenue", money(impact.segmented_revenue))
         + _card("Lift", lift)
         + "</div>",
         _paragraph(
             f"Baseline: one campaign for every lead at a {baseline.conversion_rate:.1%} close rate and "
-            f"{_money(baseline.avg_deal_size)} deals. Segmented: each segment's own campaign, as in the table.",
+            f"{money(baseline.avg_deal_size)} deals. Segmented: each segment's own campaign, as in the table.",
             "note",
         ),
         "<h2>Segments</h2>",
@@ -140,8 +141,8 @@ def _segments_table(snapshot: ModelSnapshot, analysis: Analysis) -> str:
             segment.strategy.channel,
             segment.strategy.sales_resource,
             f"{segment.strategy.expected_close_rate:.1%}",
-            _money(segment.strategy.avg_deal_size),
-            _money(revenue),
+            money(segment.strategy.avg_deal_size),
+            money(revenue),
         ]
         for segment, profile, revenue in zip(
             snapshot.segments, analysis.profiles, analysis.impact.per_segment, strict=True
@@ -173,19 +174,6 @@ def _comparisons(analysis: Analysis) -> str:
     ]
     note = _paragraph("ARI 1.00 means the same grouping as K-Means; 0 means no more agreement than chance.", "note")
     return _table(header, rows, numeric={1, 2, 3, 4}) + "\n" + note
-
-
-def _money(amount: float) -> str:
-    """Dollars the way a sales team reads them.
-
-    Examples:
-        >>> _money(950), _money(12_500), _money(999_960), _money(4_140_000)
-        ('$950', '$12.5K', '$1.0M', '$4.1M')
-    """
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if round(abs(amount) / size, 1) >= 1:
-            return f"${amount / size:.1f}{suffix}"
-    return f"${amount:,.0f}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Collection[int]) -> str:
