@@ -4,13 +4,12 @@ the topic is back, every lead is routed and the offsets follow."""
 
 import asyncio
 import os
-import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.harness import Worker, drain, leads, model_file, produce, publish, worker_env
-from tests.integration.traffic import Probe, wait_for
+from tests.integration.traffic import Probe, holds_for, wait_for
 
 N = 500
 UNDELIVERED_SECONDS = 8
@@ -42,13 +41,15 @@ def test_offsets_wait_for_the_outputs(apache_kafka: str, redis_url: str, tmp_pat
     table, records = leads(N, seed=31)
     with Worker(env, tmp_path) as worker, Probe(apache_kafka) as probe:
         _topic(apache_kafka, segments, exists=False)
-        time.sleep(2)  # the deletion reaches the broker's metadata
+        wait_for(lambda: segments not in probe.topics(), 30, "the deletion in the broker's metadata")
         produce(apache_kafka, leads_topic, records)
         wait_for(lambda: "not delivered: retrying" in worker.log(), 90, "a failed delivery")
-        deadline = time.monotonic() + UNDELIVERED_SECONDS
-        while time.monotonic() < deadline:
-            assert sum(probe.committed(group, leads_topic).values()) <= 0, "committed while no output was delivered"
-            time.sleep(0.5)
+        holds_for(
+            lambda: sum(probe.committed(group, leads_topic).values()) <= 0,
+            UNDELIVERED_SECONDS,
+            "nothing committed while no output was delivered",
+            interval=0.5,
+        )
         _topic(apache_kafka, segments, exists=True)
         wait_for(lambda: sum(probe.lag(group, leads_topic).values()) == 0, 120, "the offsets to follow the outputs")
     routed = {o.key.decode() for o in drain(apache_kafka, segments) if o.key}

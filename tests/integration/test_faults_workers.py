@@ -19,6 +19,7 @@ pytestmark = pytest.mark.faults
 SEED = 5
 # A partition may stand still while the group rebalances: the session timeout (6 s here) plus a join.
 STALL_LIMIT_SECONDS = 15.0
+AWAY_SECONDS = 3  # the leaving worker's time out of the group
 
 
 def test_kill_9_mid_stream_assigns_every_lead_and_replays_only_the_uncommitted_window(
@@ -86,9 +87,9 @@ def test_a_worker_leaving_and_rejoining_under_load_stalls_no_partition_and_loses
     publish(env, path)
     with LagSampler(kafka_bootstrap, group, topic) as sampler, Probe(kafka_bootstrap) as probe:
         stream = Stream(kafka_bootstrap, topic, records, rate=rate).start()
-        time.sleep(4)
+        wait_for(lambda: min(probe.end_offsets(out).values()) >= 500, 60, "both workers routing", interval=0.1)
         leaving.stop()  # SIGTERM: it leaves the group, its partitions move to the other worker
-        time.sleep(3)
+        time.sleep(AWAY_SECONDS)  # how long it stays away, not a wait for a condition
         leaving.start()  # and back: the partitions are shared again
         stream.join()
         assert stream.finished_at is not None

@@ -2,7 +2,6 @@
 
 import json
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,6 +10,9 @@ import pytest
 from models.events import SegmentAssigned
 from streams.local import start_redis
 from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, worker_env
+from tests.integration.traffic import holds_for, wait_for
+
+POLL_SECONDS = 1  # SEGMENTER_MODEL_POLL_SECONDS of the tests' workers (harness.worker_env)
 
 
 @pytest.fixture
@@ -88,12 +90,13 @@ def test_a_model_published_mid_stream_takes_over_and_never_goes_back(env: dict[s
     second, _ = model_file(tmp_path, k=4, version=2, seed=1)
     _, records = leads(6000, seed=3)
     bootstrap = env["SEGMENTER_KAFKA_BOOTSTRAP"]
-    with Worker(env, tmp_path):
+    with Worker(env, tmp_path) as worker:
         publish(env, first)
         produce(bootstrap, env["SEGMENTER_LEADS_TOPIC"], records[:3000])
         consume(bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 3000, settle=0)
         publish(env, second)
-        time.sleep(2)  # pub/sub, or the 1 s poll, brings it to the worker
+        # pub/sub, or the 1 s poll, brings it to the worker
+        wait_for(lambda: "serving model version 2" in worker.log(), 30, "model 2 at the worker")
         produce(bootstrap, env["SEGMENTER_LEADS_TOPIC"], records[3000:])
         outputs = consume(bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 6000)
     assert len({o.json()["lead_id"] for o in outputs}) == 6000
@@ -124,12 +127,14 @@ def test_assignments_continue_while_redis_is_down(kafka_bootstrap: str, tmp_path
             produce(kafka_bootstrap, topic, records[1000:2000])
             during = consume(kafka_bootstrap, out, 2000, settle=0)
             assert len({o.json()["lead_id"] for o in during}) == 2000
-            time.sleep(3)  # several 1 s polls fail while Redis is down: the outage is still logged once
+            wait_for(lambda: "model store unreachable" in worker.log(), 30, "the outage logged")
+            # Redis stays down for three more polls: the outage is still logged once
+            holds_for(
+                lambda: worker.log().count("model store unreachable") == 1, 3 * POLL_SECONDS, "the outage logged once"
+            )
             redis = start_redis(tmp_path / "redis2", port=port)
             publish(env, newer)
-            deadline = time.monotonic() + 30
-            while "serving model version 2" not in worker.log() and time.monotonic() < deadline:
-                time.sleep(0.5)
+            wait_for(lambda: "serving model version 2" in worker.log(), 30, "model 2 at the worker")
             produce(kafka_bootstrap, topic, records[2000:])
             outputs = consume(kafka_bootstrap, out, 3000)
             log = worker.log()

@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ from tests.integration.harness import model_file, partitions, worker_env
 def store_for(redis_url: str, prefix: str) -> tuple[aioredis.Redis, RedisModelStore]:
     client = redis_client(Settings(redis_url=redis_url))  # type: ignore[arg-type]
     return client, RedisModelStore(client, prefix)
+
+
+async def subscribed(client: aioredis.Redis, channel: str, timeout: float = 10) -> None:
+    """Wait until `channel` has a subscriber on the server."""
+    deadline = time.monotonic() + timeout
+    while (await client.pubsub_numsub(channel))[0][1] < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no subscriber on {channel} within {timeout}s")
+        await asyncio.sleep(0.01)
 
 
 def test_publish_moves_the_pointer_forward_only_and_keeps_versions_immutable(redis_url: str, tmp_path: Path) -> None:
@@ -57,7 +67,7 @@ def test_workers_hear_of_a_publish_on_the_channel(redis_url: str, tmp_path: Path
         notices = store.notices()
         try:
             listening = asyncio.ensure_future(anext(notices))
-            await asyncio.sleep(0.5)  # subscribed
+            await subscribed(client, store.channel)
             await store.publish(snapshot)
             return await asyncio.wait_for(listening, timeout=5)
         finally:

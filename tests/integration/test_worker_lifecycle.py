@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.harness import Worker, consume, leads, model_file, partitions, produce, publish, worker_env
+from tests.integration.traffic import Probe, wait_for
 
 
 def test_worker_creates_its_topics_with_the_configured_partitions(
@@ -68,7 +69,7 @@ def test_secrets_never_reach_the_log(kafka_bootstrap: str, redis_url: str, tmp_p
     path, _ = model_file(tmp_path, k=5, version=1)
     with Worker(env, tmp_path) as worker:
         publish(env, path)
-        time.sleep(1)
+        wait_for(lambda: "serving model version 1" in worker.log(), 30, "model 1 at the worker")
         log = worker.log()
     assert "serving model version 1" in log
     assert env["SEGMENTER_REDIS_URL"] not in log or password is None
@@ -107,7 +108,8 @@ def test_a_worker_waiting_for_a_model_stops_promptly_and_loses_nothing(
     _, records = leads(100, seed=6)
     waiting = Worker(env, tmp_path).start()
     produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records)
-    time.sleep(2)  # the batch is in the agent, waiting for a model
+    with Probe(kafka_bootstrap) as probe:  # the worker holds the partitions: it fetched the leads, which wait
+        wait_for(lambda: probe.members(env["SEGMENTER_APP_ID"]) == 1, 30, "the worker in the leads' group")
     started = time.monotonic()
     waiting.stop(timeout=30)  # raises if SIGTERM is not honoured
     stopped_in = time.monotonic() - started

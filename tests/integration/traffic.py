@@ -9,7 +9,17 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-__all__ = ["MAX_REQUEST_BYTES", "LagSampler", "Placement", "Probe", "Record", "Stream", "send_all", "wait_for"]
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "LagSampler",
+    "Placement",
+    "Probe",
+    "Record",
+    "Stream",
+    "holds_for",
+    "send_all",
+    "wait_for",
+]
 
 Record = tuple[bytes | None, bytes | None]  # key, value
 Placement = tuple[int, int]  # partition, offset
@@ -119,6 +129,27 @@ class Probe:
 
         return self._call(ask())
 
+    def topics(self) -> set[str]:
+        """The topics the broker lists now."""
+
+        async def ask() -> set[str]:
+            assert self._admin is not None
+            return set(await self._admin.list_topics())
+
+        return self._call(ask())
+
+    def members(self, group: str) -> int:
+        """How many members `group` has once it is stable (0 while it is empty or rebalances). Stable means each
+        member was given its partitions (Tansu does not report which, so the count is what both brokers show)."""
+
+        async def ask() -> int:
+            assert self._admin is not None
+            responses = await self._admin.describe_consumer_groups([group])
+            # each described group: error_code, group, state, protocol_type, protocol, members, ...
+            return sum(len(g[5]) for response in responses for g in response.groups if g[2] == "Stable")
+
+        return self._call(ask())
+
     def lag(self, group: str, topic: str) -> dict[int, int]:
         """Per partition, the messages not yet committed by `group`."""
         committed = self.committed(group, topic)
@@ -162,6 +193,15 @@ class LagSampler:
                 last[partition] = offset
                 longest = max(longest, at - since[partition])
         return longest
+
+
+def holds_for(condition: Callable[[], bool], seconds: float, what: str, interval: float = 0.25) -> None:
+    """Check `condition` every `interval` for `seconds`; fails the test the first time it does not hold."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if not condition():
+            raise AssertionError(f"{what}: broken after {seconds - (until - time.monotonic()):.1f}s")
+        time.sleep(interval)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> float:
