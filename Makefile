@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-all lint format bench bench-kselect bench-throughput clean
+.PHONY: help demo test test-fast lint format bench bench-kselect bench-throughput clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## Generate 5,000 leads, choose K, fit, print the segment table, write the report
 	$(BIN)/segmenter demo
 
-test: $(STAMP) ## Run the test suite (unit tests, doctests, README examples)
+test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), doctests
 	$(BIN)/pytest -q
+
+# tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
+FAST_TESTS := tests/unit tests/cli tests/streams segmentation models segmenter README.md
+
+test-fast: $(STAMP) ## Unit, CLI and streams-logic tests, doctests, README examples; no broker or worker (<1 min)
+	$(BIN)/pytest -q $(FAST_TESTS) --ignore=tests/cli/test_demo.py
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy strict
 	$(BIN)/ruff check .
