@@ -108,7 +108,7 @@ def test_a_worker_waiting_for_a_model_stops_promptly_and_loses_nothing(
     _, records = leads(100, seed=6)
     waiting = Worker(env, tmp_path).start()
     produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records)
-    with Probe(kafka_bootstrap) as probe:  # the worker holds the partitions: it fetched the leads, which wait
+    with Probe(kafka_bootstrap) as probe:  # the group is stable: the worker holds the partitions and fetches
         wait_for(lambda: probe.members(env["SEGMENTER_APP_ID"]) == 1, 30, "the worker in the leads' group")
     started = time.monotonic()
     waiting.stop(timeout=30)  # raises if SIGTERM is not honoured
