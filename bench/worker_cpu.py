@@ -35,7 +35,7 @@ PARTITIONS = 2
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("refs", nargs="*", help="git commits to compare with this checkout")
-    parser.add_argument("--n", type=int, default=100_000, help="leads per run")
+    parser.add_argument("--n", type=int, default=500_000, help="leads per run")
     parser.add_argument("--runs", type=int, default=4, help="runs per version, alternating")
     parser.add_argument("--engine", default="batch", help="SEGMENTER_ENGINE")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start the embedded Tansu)")
@@ -89,7 +89,7 @@ def one_run(
     env = [f"PYTHONPATH={code}"]
     worker = start_segmenter_worker(args.engine, rundir, bootstrap, redis_url, source, sink, data.model_file, env)
     try:
-        at_ready, ready_at, first = usage(worker.process.pid), time.monotonic(), None
+        at_ready, first = usage(worker.process.pid), None
         deadline = time.monotonic() + args.timeout
         while (done := asyncio.run(committed(bootstrap, f"bench-{rundir.name}", source))) < args.n:
             if worker.process.poll() is not None or time.monotonic() > deadline:
@@ -102,8 +102,9 @@ def one_run(
         end = time.monotonic()
     finally:
         worker.stop()
-    counted_from, since = first or (0, ready_at)  # all committed at the first look: count from ready
-    rate = (args.n - counted_from) / (end - since)
+    if first is None:  # the CPU from ready to the end would be that of an idle worker
+        raise SystemExit(f"{version}: all {args.n:,} leads were routed before the worker was ready: raise --n")
+    rate = (args.n - first[0]) / (end - first[1])
     return {
         "version": version,
         "cpu_us_per_lead": round((at_end[0] - at_ready[0]) / args.n * 1e6, 1),
