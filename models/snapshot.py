@@ -15,7 +15,7 @@ from segmentation.profiling import SegmentProfile
 from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter, PcaState, SegmenterState
 from segmentation.selection import KScore, KSelection
 
-__all__ = ["SCHEMA_VERSION", "FeatureStats", "ModelSnapshot", "SegmentInfo", "Selection"]
+__all__ = ["SCHEMA_VERSION", "FeatureStats", "GateReport", "ModelSnapshot", "SegmentInfo", "Selection"]
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -71,6 +71,22 @@ class FitMetrics(BaseModel):
     selection: Selection | None
 
 
+class GateReport(BaseModel):
+    """The quality gate's decision on a refit candidate: both models scored on the same held-out leads
+    (`segmentation.gate`), and why it was promoted or not."""
+
+    model_config = _Frozen
+    decision: Literal["promoted", "rejected"]
+    reasons: list[str]
+    served_version: int
+    k: int
+    served_k: int
+    held_out: int = Field(ge=0)
+    moved_share: float = Field(ge=0, le=1)
+    candidate: dict[str, float]
+    served: dict[str, float]
+
+
 class ModelSnapshot(BaseModel):
     """Everything a worker needs to assign leads, plus how the model came to be."""
 
@@ -88,6 +104,8 @@ class ModelSnapshot(BaseModel):
     segments: list[SegmentInfo] = Field(min_length=1)
     baseline: Baseline
     metrics: FitMetrics
+    gate: GateReport | None = None  # set on a refit: the scores that let it be served
+    restored_from: int | None = Field(default=None, ge=1)  # set on a rollback or pin: the version whose content this is
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> Self:
@@ -236,6 +254,11 @@ class ModelSnapshot(BaseModel):
     @property
     def segment_ids(self) -> list[int]:
         return [s.id for s in self.segments]
+
+    @property
+    def content_version(self) -> int:
+        """The version whose fitted content this is: itself, or the one it was restored from."""
+        return self.restored_from or self.version
 
 
 def _q(quantile: float) -> str:

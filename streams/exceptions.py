@@ -2,11 +2,22 @@
 
 from segmentation.exceptions import SegmenterError
 
-__all__ = ["NoModelError", "ServiceUnavailableError", "StaleModelError", "TopicMismatchError", "WorkerStoppingError"]
+__all__ = [
+    "NoModelError",
+    "PinnedError",
+    "ServiceUnavailableError",
+    "StaleModelError",
+    "TopicMismatchError",
+    "WorkerStoppingError",
+]
 
 
 class StaleModelError(SegmenterError):
     """A published model version is not newer than the current one."""
+
+
+class PinnedError(SegmenterError):
+    """A model cannot be promoted: an operator pinned the current version."""
 
 
 class NoModelError(SegmenterError):

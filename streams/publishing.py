@@ -1,40 +1,69 @@
-"""Publishing a model: current in Redis (atomically, versions only forward), then announced on Kafka."""
+"""Publishing a model (current in Redis, atomically, versions only forward) and announcing model events on
+the models topic."""
 
-import json
+import time
 from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
+from models.control import ModelEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import ensure_topics, kafka_producer
 from streams.store import RedisModelStore, redis_client
 
-__all__ = ["publish_model"]
+__all__ = ["announce", "next_version", "promoted", "publish_model"]
 
 
-async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
-    """Make `snapshot` the current model and announce it on the models topic (created first if
-    missing, so that no broker auto-creates it with its own partition count)."""
-    await ensure_topics(settings)
-    client = redis_client(settings)
-    try:
-        await RedisModelStore(client, settings.redis_key_prefix).publish(snapshot)
-    finally:
-        await client.aclose()
-    version = snapshot.version
-    announcement = {
-        "version": version,
-        "segments": len(snapshot.segments),
-        "published_at": datetime.now(UTC).isoformat(),
-    }
+def next_version(current: int | None) -> int:
+    """A version newer than `current`: the time in milliseconds, or one more if that is not newer."""
+    return max(int(time.time() * 1000), (current or 0) + 1)
+
+
+def promoted(
+    snapshot: ModelSnapshot, *, cause: str, request_id: str | None = None, previous_version: int | None = None
+) -> ModelEvent:
+    """The event saying `snapshot` is now served."""
+    return ModelEvent(
+        type="promoted",
+        request_id=request_id,
+        cause=cause,
+        version=snapshot.version,
+        previous_version=previous_version,
+        restored_from=snapshot.restored_from,
+        k=len(snapshot.segments),
+        segments=len(snapshot.segments),
+        gate=snapshot.gate,
+        at=datetime.now(UTC),
+    )
+
+
+async def announce(settings: Settings, event: ModelEvent) -> None:
+    """Send `event` to the models topic (keyed by its version, so one model's events stay in order)."""
     async with kafka_producer(settings) as producer:
         try:
             await producer.send_and_wait(
-                settings.models_topic, json.dumps(announcement).encode(), key=str(version).encode()
+                settings.models_topic,
+                event.model_dump_json(exclude_none=True).encode(),
+                key=str(event.version or "").encode() or None,
             )
         except KafkaError as error:
-            raise ServiceUnavailableError(
-                f"model {version} is current in Redis; announcing it on {settings.models_topic} failed: {error!r}"
-            ) from error
+            raise ServiceUnavailableError(f"announcing on {settings.models_topic} failed: {error!r}") from error
+
+
+async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
+    """Make `snapshot` the current model (`segmenter publish`) and announce it as promoted (the models topic
+    is created first if missing, so that no broker auto-creates it with its own partition count)."""
+    await ensure_topics(settings)
+    client = redis_client(settings)
+    try:
+        store = RedisModelStore(client, settings.redis_key_prefix)
+        previous = await store.current_version()
+        await store.publish(snapshot)
+    finally:
+        await client.aclose()
+    try:
+        await announce(settings, promoted(snapshot, cause="publish", previous_version=previous))
+    except ServiceUnavailableError as error:
+        raise ServiceUnavailableError(f"model {snapshot.version} is current in Redis; {error}") from error

@@ -1,30 +1,33 @@
-"""Background refit: a uniform sample of the leads a worker routed, refitted off the event loop and
-published as the next model version."""
+"""Background refit: a uniform sample of the leads a worker routed, refitted off the event loop, judged by
+the quality gate against the served model, and published as the next model version if it passes."""
 
 import asyncio
-import json
 import logging
 import multiprocessing
 import multiprocessing.pool
 import os
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mode
 import numpy as np
 
+from models.control import ModelEvent
 from models.settings import Settings
-from models.snapshot import ModelSnapshot
+from models.snapshot import GateReport, ModelSnapshot
 from segmentation.features import FEATURES
+from segmentation.gate import Tolerances
+from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
+from streams.publishing import next_version, promoted
 from streams.serving import ModelHolder
+from streams.store import ModelStore
 
-__all__ = ["LeadSample", "Refitter", "parse_command"]
+__all__ = ["LeadSample", "RefitOutcome", "Refitter"]
 
 log = logging.getLogger(__name__)
-
-COMMANDS = ("refit",)
 
 
 class LeadSample:
@@ -55,82 +58,141 @@ class LeadSample:
         return self._rows[: len(self)].copy()
 
 
-def parse_command(value: bytes | None) -> str:
-    """The command of a control message, `{"command": "refit"}`; raises ValueError on anything else."""
-    try:
-        command = json.loads(value or b"")["command"]
-    except (ValueError, TypeError, KeyError):
-        raise ValueError(f"not a control message: {(value or b'')[:200]!r}") from None
-    if command not in COMMANDS:
-        raise ValueError(f"unknown command {command!r} (known: {', '.join(COMMANDS)})")
-    return str(command)
+@dataclass(frozen=True)
+class RefitOutcome:
+    """The last refit: what caused it, what became of it, and when."""
+
+    cause: str
+    outcome: str
+    at: datetime
+    version: int | None
+    reasons: tuple[str, ...]
 
 
 class Refitter(mode.Service):
-    """Refits the served model on this worker's sample, on request or on the leader's timer. The fit
-    runs in a child process limited to one BLAS/OpenMP thread, so routing and heartbeats keep a core."""
+    """Refits the served model on this worker's sample, on request or on the leader's timer, with K chosen
+    again unless an operator set one. The candidate is promoted only if the quality gate passes and no
+    version is pinned; either way the outcome is announced on the models topic (`promoted` or `rejected`,
+    with the gate's scores). The fit runs in a child process limited to one BLAS/OpenMP thread, so routing
+    and heartbeats keep a core."""
 
     def __init__(
         self,
         settings: Settings,
         holder: ModelHolder,
+        store: ModelStore,
         sample: LeadSample,
-        publish: Callable[[ModelSnapshot], Awaitable[None]],
+        announce: Callable[[ModelEvent], Awaitable[None]],
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._settings = settings
         self._holder = holder
+        self._store = store
         self._sample = sample
-        self._publish = publish
-        self._running = False
+        self._announce = announce
+        self.running = False
+        self.last: RefitOutcome | None = None
 
-    def request(self, why: str) -> None:
-        """Start a refit in the background unless one is running."""
-        if self._running:
-            log.info("refit requested (%s) while one runs: ignored", why)
-            return
-        self._running = True
-        self.add_future(self._refit(why))
+    @property
+    def sampled(self) -> int:
+        return len(self._sample)
 
-    async def _refit(self, why: str) -> None:
+    def request(self, cause: str, request_id: str | None = None) -> bool:
+        """Start a refit in the background; False (and nothing started) if one is running."""
+        if self.running:
+            log.info("refit requested (%s) while one runs: ignored", cause)
+            return False
+        self.running = True
+        self.add_future(self._refit(cause, request_id))
+        return True
+
+    async def _refit(self, cause: str, request_id: str | None) -> None:
         try:
-            served = self._holder.model
-            sampled = len(self._sample)
-            if served is None or sampled < self._settings.refit_min_leads:
-                log.info(
-                    "refit (%s) skipped: %s, %d leads sampled (at least %d needed)",
-                    why,
-                    "no model served yet" if served is None else f"model {served.version} served",
-                    sampled,
-                    self._settings.refit_min_leads,
-                )
-                return
-            version = max(int(time.time() * 1000), served.version + 1)
-            log.info("refit (%s) started: %d leads, K=%d", why, sampled, len(served.snapshot.segments))
-            started = time.monotonic()
-            snapshot = await _fit_elsewhere(self._sample, served.snapshot, version)
-            await self._publish(snapshot)
-            log.info("refit published model version %d in %.1fs", version, time.monotonic() - started)
-        except Exception:  # noqa: BLE001 - a failed refit must not stop the worker: the served model stays
-            log.exception("refit (%s) failed: model %s stays", why, self._holder.model and self._holder.model.version)
+            event = await self._outcome(cause, request_id)
+        except Exception as error:  # noqa: BLE001 - a failed refit must not stop the worker: the served model stays
+            log.exception("refit (%s) failed: the served model stays", cause)
+            event = ModelEvent(
+                type="error",
+                request_id=request_id,
+                cause=cause,
+                version=self._served_version(),
+                reasons=[f"refit failed: {type(error).__name__}: {error}"],
+                at=datetime.now(UTC),
+            )
         finally:
-            self._running = False
+            self.running = False
+        self.last = RefitOutcome(cause, event.type, event.at, event.version, tuple(event.reasons))
+        log.info("refit (%s) ended: %s, version %s served%s", cause, event.type, event.version, _why(event.reasons))
+        try:
+            await self._announce(event)
+        except ServiceUnavailableError as error:
+            log.warning("refit outcome (%s) not announced: %s", event.type, error)
+
+    async def _outcome(self, cause: str, request_id: str | None) -> ModelEvent:
+        served, sampled = self._holder.model, len(self._sample)
+        s = self._settings
+
+        def rejected(*reasons: str, gate: GateReport | None = None) -> ModelEvent:
+            return ModelEvent(
+                type="rejected",
+                request_id=request_id,
+                cause=cause,
+                version=self._served_version(),
+                reasons=list(reasons),
+                gate=gate,
+                at=datetime.now(UTC),
+            )
+
+        if served is None:
+            return rejected("no model is served yet")
+        if sampled < s.refit_min_leads:
+            return rejected(f"{sampled} leads sampled, at least {s.refit_min_leads} needed (SEGMENTER_REFIT_MIN_LEADS)")
+        k = (await self._store.controls()).k
+        version = next_version(served.version)
+        log.info("refit (%s) started: %d leads, K %s", cause, sampled, k or f"chosen again (2..{s.refit_max_k})")
+        candidate = await _fit_elsewhere(self._sample, served.snapshot, version, k, s)
+        gate = candidate.gate
+        assert gate is not None  # refit_model always judges
+        if gate.decision == "rejected":
+            return rejected(*gate.reasons, gate=gate)
+        try:
+            await self._store.publish(candidate)
+        except (PinnedError, StaleModelError) as error:
+            return rejected(str(error), gate=gate)
+        await self._holder.refresh()
+        return promoted(candidate, cause=cause, request_id=request_id, previous_version=served.version)
+
+    def _served_version(self) -> int | None:
+        return self._holder.model.version if self._holder.model else None
 
 
-async def _fit_elsewhere(sample: LeadSample, served: ModelSnapshot, version: int) -> ModelSnapshot:
+def _why(reasons: list[str]) -> str:
+    return f": {'; '.join(reasons)}" if reasons else ""
+
+
+async def _fit_elsewhere(
+    sample: LeadSample, served: ModelSnapshot, version: int, k: int | None, settings: Settings
+) -> ModelSnapshot:
     """Fit in a child process: in a thread of this one the fit holds the GIL for most of its time
     (measured: p99 assignment latency of 1.5 s during a refit of 1M leads), stalling routing and
     heartbeats. The sample goes through a file written off the event loop; the child is killed if
     the worker stops first."""
     loop = asyncio.get_running_loop()
+    tolerances = Tolerances(
+        inertia=settings.gate_inertia_tolerance,
+        silhouette=settings.gate_silhouette_tolerance,
+        stability=settings.gate_stability_tolerance,
+        min_share=settings.gate_min_share,
+        moved_share=settings.gate_max_moved_share,
+    )
     with tempfile.TemporaryDirectory(prefix="segmenter-refit-") as tmp:
         rows = Path(tmp) / "sample.npy"
         await loop.run_in_executor(None, lambda: np.save(rows, sample.rows()))
         # Started off the event loop too: spawning the child took tens of milliseconds, more on a busy machine.
         pool = await loop.run_in_executor(None, _niced_pool)
         try:
-            result = pool.apply_async(_fit, (rows, served, version))
+            result = pool.apply_async(_fit, (rows, served, version, k, settings.refit_max_k, tolerances))
             while not result.ready():
                 await asyncio.sleep(0.2)
             snapshot: ModelSnapshot = result.get()
@@ -144,11 +206,13 @@ def _niced_pool() -> multiprocessing.pool.Pool:
     return multiprocessing.get_context("spawn").Pool(1, initializer=os.nice, initargs=(19,))
 
 
-def _fit(rows: Path, served: ModelSnapshot, version: int) -> ModelSnapshot:
+def _fit(
+    rows: Path, served: ModelSnapshot, version: int, k: int | None, max_k: int, tolerances: Tolerances
+) -> ModelSnapshot:
     # Imported in the child only: the worker's routing process never loads scikit-learn.
     from threadpoolctl import threadpool_limits
 
     from models.training import refit_model
 
     with threadpool_limits(limits=1):
-        return refit_model(np.load(rows), served, version=version)
+        return refit_model(np.load(rows), served, version=version, k=k, max_k=max_k, tolerances=tolerances)[0]

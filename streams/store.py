@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -14,10 +15,10 @@ from redis.exceptions import RedisError
 from models.exceptions import SnapshotError
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from streams.exceptions import ServiceUnavailableError, StaleModelError
+from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 from streams.redis_health import RedisHealth, answer
 
-__all__ = ["InMemoryModelStore", "ModelStore", "RedisModelStore", "redis_client"]
+__all__ = ["Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore", "redis_client"]
 
 log = logging.getLogger(__name__)
 
@@ -35,35 +36,63 @@ def redis_client(settings: Settings) -> aioredis.Redis:
     )
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What operators set for every worker: the version pinned (None: not pinned), and the K of refits
+    (None: chosen again at each refit)."""
+
+    pinned: int | None = None
+    k: int | None = None
+
+
 class ModelStore(Protocol):
     async def current_version(self) -> int | None: ...
 
     async def load(self, version: int) -> ModelSnapshot: ...
 
-    async def publish(self, snapshot: ModelSnapshot) -> None: ...
+    async def publish(self, snapshot: ModelSnapshot, *, despite_pin: bool = False) -> None:
+        """Store `snapshot` and make it current; refused (`PinnedError`) while a version is pinned unless
+        `despite_pin` (the pin and rollback commands themselves)."""
+        ...
+
+    async def history(self, limit: int = 100) -> list[int]:
+        """The versions made current, oldest first (at most the last `limit`)."""
+        ...
+
+    async def controls(self) -> Controls: ...
+
+    async def set_controls(self, controls: Controls) -> None: ...
 
     def notices(self) -> AsyncIterator[int]: ...
 
 
-# Refuse a version that is not newer, keep versions immutable, move the pointer and announce,
-# all in one atomic step.
+# Refuse a version that is not newer (or any while pinned, unless told), keep versions immutable, move the
+# pointer, record it in the history and announce, all in one atomic step.
 _PUBLISH = """
 local current = redis.call('GET', KEYS[2])
 if current and tonumber(current) >= tonumber(ARGV[1]) then
   return {0, current}
 end
+local pinned = redis.call('HGET', KEYS[4], 'pinned')
+if pinned and ARGV[4] ~= '1' then
+  return {-2, pinned}
+end
 if redis.call('SET', KEYS[1], ARGV[2], 'NX') == false then
   return {-1, ARGV[1]}
 end
 redis.call('SET', KEYS[2], ARGV[1])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], -1000, -1)
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return {1, ARGV[1]}
 """
+_HISTORY_KEPT = 1000
 
 
 class RedisModelStore:
-    """`{prefix}:model:{version}` holds each model's JSON, `{prefix}:model:current` the current
-    version; `{prefix}:models` (pub/sub) announces each new version."""
+    """`{prefix}:model:{version}` holds each model's JSON, `{prefix}:model:current` the current version,
+    `{prefix}:model:history` the versions made current (the last 1,000), `{prefix}:controls` the pin and the K
+    of refits; `{prefix}:models` (pub/sub) announces each new version."""
 
     def __init__(self, client: aioredis.Redis, prefix: str = "segmenter", health: RedisHealth | None = None) -> None:
         self._client = client
@@ -78,6 +107,14 @@ class RedisModelStore:
 
     def _key(self, version: int | str) -> str:
         return f"{self._prefix}:model:{version}"
+
+    @property
+    def _history(self) -> str:
+        return f"{self._prefix}:model:history"
+
+    @property
+    def _controls(self) -> str:
+        return f"{self._prefix}:controls"
 
     async def current_version(self) -> int | None:
         value = await self._call(lambda: self._client.get(self._key("current")))
@@ -94,17 +131,41 @@ class RedisModelStore:
             raise SnapshotError(f"model version {version} is not in Redis")
         return ModelSnapshot.from_json(text)
 
-    async def publish(self, snapshot: ModelSnapshot) -> None:
+    async def publish(self, snapshot: ModelSnapshot, *, despite_pin: bool = False) -> None:
         status, current = await self._call(
             lambda: self._publish(
-                keys=[self._key(snapshot.version), self._key("current")],
-                args=[snapshot.version, snapshot.model_dump_json(), self.channel],
+                keys=[self._key(snapshot.version), self._key("current"), self._history, self._controls],
+                args=[snapshot.version, snapshot.model_dump_json(), self.channel, int(despite_pin)],
             )
         )
         if int(status) == 0:
             raise StaleModelError(f"model version {snapshot.version} is not newer than the current {int(current)}")
         if int(status) == -1:
             raise StaleModelError(f"model version {snapshot.version} already exists and versions are immutable")
+        if int(status) == -2:
+            raise PinnedError(f"version {int(current)} is pinned: nothing is promoted until `segmenter unpin`")
+
+    async def history(self, limit: int = 100) -> list[int]:
+        return [int(v) for v in await self._call(lambda: self._client.lrange(self._history, -limit, -1))]
+
+    async def controls(self) -> Controls:
+        stored = await self._call(lambda: self._client.hgetall(self._controls))
+        return Controls(*(int(stored[f]) if stored.get(f) else None for f in ("pinned", "k")))
+
+    async def set_controls(self, controls: Controls) -> None:
+        fields = {"pinned": controls.pinned, "k": controls.k}
+        gone = [name for name, value in fields.items() if value is None]
+        kept = {name: value for name, value in fields.items() if value is not None}
+
+        async def write() -> None:
+            async with self._client.pipeline(transaction=True) as pipe:
+                if gone:
+                    pipe.hdel(self._controls, *gone)
+                if kept:
+                    pipe.hset(self._controls, mapping=kept)  # type: ignore[arg-type]
+                await pipe.execute()
+
+        await self._call(write)
 
     async def notices(self) -> AsyncIterator[int]:
         """Versions announced on the channel, as they come; ends when the connection drops."""
@@ -132,6 +193,8 @@ class InMemoryModelStore:
         self._models: dict[int, ModelSnapshot] = {}
         self._current: int | None = None
         self._listeners: set[asyncio.Queue[int]] = set()
+        self._history: list[int] = []
+        self._controls = Controls()
         self.reachable = True
 
     @property
@@ -153,15 +216,30 @@ class InMemoryModelStore:
             raise SnapshotError(f"model version {version} is not in the store")
         return self._models[version]
 
-    async def publish(self, snapshot: ModelSnapshot, *, announce: bool = True) -> None:
+    async def publish(self, snapshot: ModelSnapshot, *, despite_pin: bool = False, announce: bool = True) -> None:
         """Store and point at `snapshot`; `announce=False` plays a lost notice (pub/sub is fire-and-forget)."""
         self._check()
         if self._current is not None and snapshot.version <= self._current:
             raise StaleModelError(f"model version {snapshot.version} is not newer than the current {self._current}")
+        if self._controls.pinned is not None and not despite_pin:
+            raise PinnedError(f"version {self._controls.pinned} is pinned")
         self._models[snapshot.version] = snapshot
         self._current = snapshot.version
+        self._history = [*self._history, snapshot.version][-_HISTORY_KEPT:]
         for listener in self._listeners if announce else ():
             listener.put_nowait(snapshot.version)
+
+    async def history(self, limit: int = 100) -> list[int]:
+        self._check()
+        return self._history[-limit:]
+
+    async def controls(self) -> Controls:
+        self._check()
+        return self._controls
+
+    async def set_controls(self, controls: Controls) -> None:
+        self._check()
+        self._controls = controls
 
     async def notices(self) -> AsyncIterator[int]:
         self._check()

@@ -45,8 +45,9 @@ def test_a_refit_of_a_million_leads_keeps_heartbeats_and_latency(
     table, records = leads(int(RATE * 60), seed=22)
     stream = Stream(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records, rate=RATE).start()
     steady = time.time() + WARM_UP_SECONDS  # the consumer joins its group first
-    wait_for(lambda: worker.logged_at("refit published model version") is not None, 180, "the refit to publish")
-    started, published = worker.logged_at("refit (schedule) started"), worker.logged_at("refit published")
+    # K is chosen again and the candidate judged by the gate: same leads, so it is promoted.
+    wait_for(lambda: worker.logged_at("refit (schedule) ended: promoted") is not None, 300, "the refit to publish")
+    started, published = worker.logged_at("refit (schedule) started"), worker.logged_at("refit (schedule) ended")
     assert started is not None and published is not None
     assert started > steady + WARM_UP_SECONDS, "the refit began before latency could be measured without it"
     stream.join()

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
+from models.control import parse_command
 from models.strategies import StrategyConfig
 from models.training import fit_model, refit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.refit import LeadSample, parse_command
+from streams.refit import LeadSample
 
 
 def test_the_sample_keeps_everything_until_full_then_stays_at_capacity() -> None:
@@ -36,7 +37,7 @@ def test_bad_control_messages_are_refused_with_a_reason(value: bytes | None, pro
 
 
 def test_a_refit_command_is_understood() -> None:
-    assert parse_command(b'{"command": "refit"}') == "refit"
+    assert parse_command(b'{"command": "refit"}').command == "refit"
 
 
 def test_a_refit_keeps_k_ids_strategies_and_moves_the_version_forward() -> None:
@@ -46,7 +47,7 @@ def test_a_refit_keeps_k_ids_strategies_and_moves_the_version_forward() -> None:
     served = served.model_copy(
         update={"segments": [served.segments[0].model_copy(update={"strategy": custom}), *served.segments[1:]]}
     )
-    refitted = refit_model(leads.X[2000:], served, version=11)
+    refitted, _ = refit_model(leads.X[2000:], served, version=11, k=5)
     assert refitted.version == 11 and len(refitted.segments) == 5
     assert sorted(refitted.segment_ids) == sorted(served.segment_ids)
     by_id = {s.id: s for s in refitted.segments}
