@@ -30,7 +30,10 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
             await self._engine.committed()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        pass
+        self._engine.joined = True
+        log.info(
+            "partitions assigned: %s", ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)) or "none"
+        )
 
 
 class BatchEngine(mode.Service):
@@ -47,6 +50,8 @@ class BatchEngine(mode.Service):
         self.in_flight = asyncio.Lock()
         self._commit_sent: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer
+        self.joined = False  # the group was joined at least once (partitions assigned, possibly none)
+        self._positions: dict[TopicPartition, int] = {}  # next offset to route, per partition
 
     async def on_start(self) -> None:
         s = self._settings
@@ -90,9 +95,18 @@ class BatchEngine(mode.Service):
                     return
                 # The next batch is fetched and routed while this commit travels; commits go one at a time, in order.
                 await self.committed()
-                self._commit_sent = asyncio.create_task(
-                    self._commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-                )
+                positions = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                self._positions.update(positions)
+                self._commit_sent = asyncio.create_task(self._commit(positions))
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet routed per partition held, as far as the last fetch told (`metrics.LagSource`)."""
+        lags = {}
+        for tp in self._consumer.assignment():
+            highwater, position = self._consumer.highwater(tp), self._positions.get(tp)
+            if highwater is not None and position is not None:
+                lags[tp.topic, tp.partition] = max(highwater - position, 0)
+        return lags
 
     async def committed(self) -> None:
         """Wait for the last commit sent, if any; a failure `_commit` does not log is raised here."""

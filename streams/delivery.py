@@ -3,6 +3,7 @@ failure sent again with backoff, a message the broker will never accept replaced
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from aiokafka.errors import (
@@ -13,6 +14,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 
+from streams import metrics
 from streams.dead_letters import DeadLetters
 from streams.exceptions import WorkerStoppingError
 from streams.outbox import Outbox
@@ -37,22 +39,33 @@ async def deliver(
 ) -> None:
     """Send all and return once every message (or what replaced it) is acknowledged; raises
     `WorkerStoppingError` if the worker stops first."""
-    pending, backoff = list(messages), _FIRST_BACKOFF
+    pending, backoff, failed_since = list(messages), _FIRST_BACKOFF, 0.0
     while pending:
         if stopping():
             raise WorkerStoppingError("stopping with a batch not yet delivered: it will be processed again")
         results = await outbox.deliver(pending)
+        errors = [error for error in results if error is not None]
         retry = [
             _instead_of(message, error, dead_letters, model_version)
             for message, error in zip(pending, results, strict=True)
             if error is not None
         ]
         if retry:
-            log.warning("%d of %d messages not delivered: retrying in %.1fs", len(retry), len(pending), backoff)
+            # An outage is said once when it starts and once when it ends; the retries between are DEBUG.
+            if not failed_since:
+                failed_since = time.monotonic()
+                metrics.KAFKA_DELIVERY_UP.set(0)
+                log.warning(
+                    "%d of %d messages not delivered: retrying in %.1fs, backing off to %.0fs (%r)",
+                    len(retry), len(pending), backoff, _MAX_BACKOFF, errors[0],
+                )  # fmt: skip
+            else:
+                log.debug("%d of %d messages not delivered: retrying in %.1fs", len(retry), len(pending), backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
-        elif backoff > _FIRST_BACKOFF:
-            log.info("delivery recovered")
+        elif failed_since:
+            metrics.KAFKA_DELIVERY_UP.set(1)
+            log.info("delivery recovered after %.1fs", time.monotonic() - failed_since)
         pending = retry
 
 
@@ -64,6 +77,7 @@ def _instead_of(message: Outgoing, error: BaseException, dead_letters: DeadLette
     if not isinstance(error, _NEVER_ACCEPTED):
         return message
     if message.topic != dead_letters.topic:
+        metrics.DEAD_LETTERED.labels(error_class="undeliverable").inc()
         return dead_letters.undeliverable(message, error, model_version)
     if (shorter := dead_letters.shortened(message)) is None:
         raise error

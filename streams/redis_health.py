@@ -8,6 +8,7 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from streams import metrics
 from streams.exceptions import ServiceUnavailableError
 
 __all__ = ["RedisHealth", "answer"]
@@ -46,6 +47,7 @@ class RedisHealth:
                 "Redis unreachable (%s): not waiting on it until it answers again", _describe(error, self._timeout)
             )
         self.up = False
+        metrics.REDIS_UP.set(0)
         if self._probe is None or self._probe.done():
             self._probe = asyncio.get_running_loop().create_task(self._until_up())
 
@@ -58,6 +60,7 @@ class RedisHealth:
                 continue
             log.info("Redis reachable again")
             self.up = True
+            metrics.REDIS_UP.set(1)
 
 
 def _describe(error: BaseException, timeout: float) -> str:

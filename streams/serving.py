@@ -12,6 +12,7 @@ from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES
 from segmentation.segmenter import LeadSegmenter
+from streams import metrics
 from streams.exceptions import ServiceUnavailableError, WorkerStoppingError
 from streams.store import ModelStore
 
@@ -102,6 +103,7 @@ class ModelHolder(mode.Service):
             self._recovered()
             self.model = model
             self._loaded.set()
+            metrics.model_served(snapshot.version, len(snapshot.segments), snapshot.created_at.timestamp())
             log.info("serving model version %s (%s segments)", snapshot.version, len(snapshot.segments))
             return True
 

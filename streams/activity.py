@@ -1,0 +1,208 @@
+"""What the worker routed lately: counted once per batch into Prometheus, kept in a short window for the
+dashboard (per-segment counts, recent transitions and dead letters, a sample of feature rows), and said in a
+progress line at most every `progress_seconds` while routing. Nothing here runs once per lead in Python
+except one C-level count of the batch's segment ids."""
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from segmentation.features import FEATURES
+from streams import metrics
+from streams.assign import Routed
+from streams.dead_letters import Rejected
+from streams.decode import Lead
+from streams.records import RawLead
+from streams.serving import ServingModel
+
+__all__ = ["Activity", "Window"]
+
+log = logging.getLogger(__name__)
+
+_SEGMENT_ID = itemgetter(1)  # Routed.segment_id
+_LATENCY_SAMPLES = 8  # leads per batch whose latency is observed
+
+
+@dataclass(frozen=True)
+class Window:
+    """Counts over the last `seconds`: leads read, assigned per segment id, dead-lettered."""
+
+    seconds: float
+    received: int
+    assigned: dict[int, int]
+    dead_lettered: int
+    per_second: float  # leads read per second over the last 10 s
+
+
+class Activity:
+    """Fed by the router once per delivered batch (`routed`); read by the web server."""
+
+    def __init__(
+        self,
+        *,
+        window_seconds: float = 300,
+        points: int = 2000,
+        points_per_batch: int = 32,
+        recent: int = 25,
+        progress_seconds: float = 10,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self.started_at = clock()
+        self.window_seconds = window_seconds
+        self.received = 0
+        self.assigned: Counter[int] = Counter()
+        self.dead_lettered: Counter[str] = Counter()
+        self.transitions = 0
+        self.segment_names: dict[int, str] = {}
+        self.recent_transitions: deque[dict[str, Any]] = deque(maxlen=recent)
+        self.recent_dead_letters: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._buckets: deque[tuple[int, list[Any]]] = deque()  # (second, [received, Counter assigned, dead])
+        self._rows = np.zeros((points, len(FEATURES)))
+        self._row_segments = np.full(points, -1, dtype=np.int64)
+        self._next_row = 0
+        self._version = 0
+        self._points_per_batch = points_per_batch
+        self._progress_seconds = progress_seconds
+        self._progress_at = self.started_at
+        self._progress_from = 0
+
+    def routed(
+        self,
+        received: int,
+        model: ServingModel,
+        valid: Sequence[tuple[RawLead, Lead]],
+        outputs: Sequence[Routed],
+        rejected: Sequence[Rejected],
+        moved: Sequence[Routed],
+        X: np.ndarray,
+        started: float,
+    ) -> None:
+        """Count a batch whose outputs are acknowledged; `started` is when routing it began (`clock()`)."""
+        now = self._clock()
+        if model.version != self._version:
+            self._version = model.version
+            self.segment_names.update((segment_id, name) for segment_id, name, _ in model.segments)
+        by_segment = Counter(map(_SEGMENT_ID, outputs))
+        dead = Counter(r.error_class for r in rejected)
+        self.received += received
+        self.assigned.update(by_segment)
+        self.dead_lettered.update(dead)
+        self.transitions += len(moved)
+        self._count_in_window(now, received, by_segment, len(rejected))
+        metrics.RECEIVED.inc(received)
+        for segment_id, count in by_segment.items():
+            metrics.ASSIGNED.labels(segment_id=str(segment_id)).inc(count)
+        for error_class, count in dead.items():
+            metrics.DEAD_LETTERED.labels(error_class=error_class).inc(count)
+        if moved:
+            metrics.TRANSITIONS.inc(len(moved))
+            self._remember_transitions(now, moved, model.version)
+        if rejected:
+            self._remember_dead_letters(now, rejected)
+        metrics.BATCH_SIZE.observe(received)
+        metrics.BATCH_SECONDS.observe(max(now - started, 0.0))
+        if outputs:
+            self._observe_latency(now, valid)
+            self._keep_rows(X, outputs)
+        if now - self._progress_at >= self._progress_seconds:
+            self._progress(now)
+
+    def window(self) -> Window:
+        """The counts of the last `window_seconds`."""
+        now = self._clock()
+        self._expire(now)
+        received, dead, assigned = 0, 0, Counter[int]()
+        recent = 0
+        for second, (n, by_segment, d) in self._buckets:
+            received, dead = received + n, dead + d
+            assigned.update(by_segment)
+            if second > now - 10:
+                recent += n
+        return Window(
+            self.window_seconds, received, dict(assigned), dead, recent / min(10.0, max(now - self.started_at, 1.0))
+        )
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sampled feature rows of recent leads and their segment ids."""
+        kept = self._row_segments >= 0
+        return self._rows[kept], self._row_segments[kept]
+
+    def _count_in_window(self, now: float, received: int, by_segment: Counter[int], dead: int) -> None:
+        second = int(now)
+        if self._buckets and self._buckets[-1][0] == second:
+            bucket = self._buckets[-1][1]
+            bucket[0] += received
+            bucket[1].update(by_segment)
+            bucket[2] += dead
+        else:
+            self._buckets.append((second, [received, by_segment, dead]))
+            self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        while self._buckets and self._buckets[0][0] <= now - self.window_seconds:
+            self._buckets.popleft()
+
+    def _remember_transitions(self, now: float, moved: Sequence[Routed], version: int) -> None:
+        for output in moved[-(self.recent_transitions.maxlen or 1) :]:
+            self.recent_transitions.appendleft(
+                {
+                    "at": now,
+                    "lead_id": output.lead_id,
+                    "from_segment_id": output.previous_segment_id,
+                    "to_segment_id": output.segment_id,
+                    "model_version": version,
+                }
+            )
+
+    def _remember_dead_letters(self, now: float, rejected: Sequence[Rejected]) -> None:
+        # The reason, class and source offset only: never the payload.
+        for bad in rejected[-(self.recent_dead_letters.maxlen or 1) :]:
+            self.recent_dead_letters.appendleft(
+                {
+                    "at": now,
+                    "error_class": bad.error_class,
+                    "reason": bad.reason[:200],
+                    "topic": bad.raw.topic,
+                    "partition": bad.raw.partition,
+                    "offset": bad.raw.offset,
+                }
+            )
+
+    def _observe_latency(self, now: float, valid: Sequence[tuple[RawLead, Lead]]) -> None:
+        for raw, lead in valid[:: max(1, len(valid) // _LATENCY_SAMPLES)][:_LATENCY_SAMPLES]:
+            if lead.occurred_at is not None:
+                event_time = lead.occurred_at.timestamp()
+            elif (timestamp := getattr(raw, "timestamp", None)) is not None and timestamp > 0:
+                event_time = timestamp / 1000
+            else:
+                continue
+            metrics.ASSIGNMENT_LATENCY.observe(max(now - event_time, 0.0))
+
+    def _keep_rows(self, X: np.ndarray, outputs: Sequence[Routed]) -> None:
+        take = min(len(outputs), self._points_per_batch)
+        chosen = np.linspace(0, len(outputs) - 1, take).astype(np.int64)
+        at = (self._next_row + np.arange(take)) % len(self._rows)
+        self._rows[at] = X[chosen]
+        self._row_segments[at] = [outputs[i].segment_id for i in chosen.tolist()]
+        self._next_row = int(at[-1] + 1) % len(self._rows)
+
+    def _progress(self, now: float) -> None:
+        leads, seconds = self.received - self._progress_from, now - self._progress_at
+        lag = sum(metrics.consumer_lag().values())
+        log.info(
+            "routed %d leads in the last %.0fs (%.0f/s); %d assigned, %d dead-lettered since start; lag %d",
+            leads,
+            seconds,
+            leads / seconds,
+            self.assigned.total(),
+            self.dead_lettered.total(),
+            lag,
+        )
+        self._progress_at, self._progress_from = now, self.received
