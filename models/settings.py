@@ -55,6 +55,24 @@ class Settings(BaseSettings):
     refit_seed_file: Path | None = Field(
         default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start"
     )
+    refit_max_k: int = Field(
+        default=10, ge=2, le=30, description="Largest K a refit considers when K is chosen again (`set_k auto`)"
+    )
+    gate_inertia_tolerance: float = Field(
+        default=0.05, ge=0, le=10, description="A refit is refused if its inertia per held-out lead is this much higher"
+    )
+    gate_silhouette_tolerance: float = Field(
+        default=0.05, ge=0, le=2, description="A refit is refused if its held-out silhouette is this much lower"
+    )
+    gate_stability_tolerance: float = Field(
+        default=0.10, ge=0, le=2, description="A refit is refused if its resampling stability (ARI) is this much lower"
+    )
+    gate_min_share: float = Field(
+        default=0.01, ge=0, le=0.5, description="A refit is refused if its smallest segment holds a smaller share"
+    )
+    gate_max_moved_share: float = Field(
+        default=0.30, ge=0, le=1, description="A refit is refused if it moves a larger share of leads to other segments"
+    )
     redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
     redis_timeout_seconds: float = Field(
         default=1,
@@ -73,7 +91,21 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle for SSL (system CAs if unset)")
     kafka_ssl_certfile: str | None = Field(default=None, description="Client certificate for mutual TLS")
     kafka_ssl_keyfile: str | None = Field(default=None, description="Client key for mutual TLS")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Worker log level")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Worker log level (DEBUG also shows the frameworks' own lines)"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Worker log lines as text or one JSON object each"
+    )
+    web_host: str = Field(
+        default="127.0.0.1", description="Address the worker's HTTP server binds (0.0.0.0 in a container)"
+    )
+    web_port: int = Field(
+        default=6066, ge=0, le=65_535, description="Port of /metrics, /healthz, /readyz and the dashboard (0: none)"
+    )
+    web_token: SecretStr | None = Field(
+        default=None, description="If set, required on every path but /healthz and /readyz (never logged)"
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -5,6 +5,7 @@ import gc
 import logging
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import faust
@@ -12,8 +13,11 @@ import mode
 import numpy as np
 
 from models.settings import Settings
+from streams import metrics
+from streams.activity import Activity
 from streams.batch_engine import BatchEngine
 from streams.kafka import bootstrap_servers, ensure_topics, faust_app_id, faust_credentials
+from streams.logs import logging_config
 from streams.outbox import KafkaOutbox
 from streams.previous import RedisPreviousSegments
 from streams.publishing import publish_model
@@ -23,6 +27,7 @@ from streams.refit import LeadSample, Refitter, parse_command
 from streams.router import BatchRouter
 from streams.serving import ModelHolder
 from streams.store import RedisModelStore, redis_client
+from streams.web import Check, WebServer
 
 __all__ = ["create_app", "run_worker"]
 
@@ -62,14 +67,23 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
     sample = LeadSample(settings.refit_sample_size)
     if seed is not None:
         sample.add(seed)
-    router = BatchRouter(settings, holder, previous, outbox, on_routed=sample.add)
+    activity = Activity()
+    router = BatchRouter(settings, holder, previous, outbox, on_routed=sample.add, activity=activity)
     refitter = Refitter(settings, holder, sample, lambda snapshot: publish_model(settings, snapshot))
     services: list[mode.Service] = [holder, outbox, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
-        services.append(BatchEngine(settings, router, app_stopping))
+        engine = BatchEngine(settings, router, app_stopping)
+        services.append(engine)
+        joined: Callable[[], bool] = lambda: engine.joined  # noqa: E731
+        metrics.set_lag_source(engine.lag)
     else:
         _add_agent(app, settings, router, app_stopping)
+        joined = lambda: bool(app.consumer.assignment())  # noqa: E731
+        metrics.set_lag_source(partial(_agent_lag, app, settings.leads_topic))
+    if settings.web_port:
+        checks = _readiness(holder, health, joined)
+        services.append(WebServer(settings, holder, activity, checks))
     _add_control(app, settings, refitter)
     return app, services
 
@@ -115,12 +129,45 @@ def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping
                 event.ack()
 
 
+def _readiness(holder: ModelHolder, health: RedisHealth, joined: Callable[[], bool]) -> dict[str, Check]:
+    """What `/readyz` asks: a model served, the consumer group joined, outputs delivered, Redis answering."""
+
+    def model() -> tuple[bool, str]:
+        served = holder.model
+        return (True, f"version {served.version}") if served else (False, "no model published yet")
+
+    def consumer() -> tuple[bool, str]:
+        return (True, "group joined") if joined() else (False, "consumer group not joined yet")
+
+    def kafka() -> tuple[bool, str]:
+        up = bool(metrics.value(metrics.KAFKA_DELIVERY_UP))
+        return (True, "outputs acknowledged") if up else (False, "outputs not acknowledged: retrying")
+
+    def redis() -> tuple[bool, str]:
+        return (True, "answering") if health.up else (False, "not answering: probing every second")
+
+    return {"model": model, "consumer": consumer, "kafka": kafka, "redis": redis}
+
+
+def _agent_lag(app: faust.App, topic: str) -> dict[tuple[str, int], int]:
+    """The `agent` engine's lag per partition of the leads topic: Faust's highwater against its read offset."""
+    consumer = app.consumer
+    lags = {}
+    for tp in consumer.assignment():
+        read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]
+        if tp.topic == topic and read is not None:
+            lags[tp.topic, tp.partition] = max(consumer.highwater(tp) - read - 1, 0)
+    return lags
+
+
 def run_worker(settings: Settings, seed: np.ndarray | None = None) -> None:
     """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
     asyncio.run(ensure_topics(settings))
     app, services = create_app(settings, seed)
     _pace_garbage_collection()
-    faust.Worker(app, *services, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    faust.Worker(
+        app, *services, loglevel=settings.log_level, logging_config=logging_config(settings), quiet=True
+    ).execute_from_commandline()
 
 
 def _pace_garbage_collection() -> None:

@@ -1,0 +1,89 @@
+"""The worker's logging: our own lines at `SEGMENTER_LOG_LEVEL`, the frameworks' (faust, mode, aiokafka) at
+WARNING unless that level is DEBUG, text or one JSON object per line (`SEGMENTER_LOG_FORMAT`), and a repeated
+third-party warning or error said once a minute with a count of what was held back, not thousands of times a
+second (aiokafka's producer logs every failed connection attempt while a broker is down)."""
+
+import json
+import logging
+import time
+from typing import Any
+
+from models.settings import Settings
+
+__all__ = ["JsonFormatter", "QuietFrameworks", "logging_config"]
+
+TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+_FRAMEWORKS = ("faust", "mode", "aiokafka", "kafka", "aiohttp", "asyncio", "redis")
+_OWN = ("streams", "segmenter", "models", "segmentation")
+# Lines of the frameworks that are notable events, kept at INFO: the worker is ready.
+_KEEP = ("[^Worker]: Ready",)
+
+
+class QuietFrameworks(logging.Filter):
+    """Drops the frameworks' records below WARNING (bar `_KEEP`) unless `debug`; lets each distinct
+    third-party warning or error through at most once per `every` seconds, noting how many were held back."""
+
+    def __init__(self, debug: bool = False, every: float = 60.0) -> None:
+        super().__init__()
+        self._debug = debug
+        self._every = every
+        self._seen: dict[tuple[str, object], list[float]] = {}  # (logger, template) -> [last said, held back]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_OWN) or self._debug:
+            return True
+        if record.levelno < logging.WARNING:
+            return record.levelno >= logging.INFO and any(keep in record.getMessage() for keep in _KEEP)
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._every:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg = f"{record.msg} (and {int(seen[1])} more like it in the last {now - seen[0]:.0f}s)"
+        self._seen[key] = [now, 0]
+        if len(self._seen) > 1000:  # templates are few; guard against ones that embed values
+            self._seen.clear()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for the worker (mode's Worker applies it in place of its own)."""
+    debug = settings.log_level == "DEBUG"
+    formatter: dict[str, Any] = {"()": JsonFormatter} if settings.log_format == "json" else {"format": TEXT_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "filters": {"quiet": {"()": QuietFrameworks, "debug": debug}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "default",
+                "filters": ["quiet"],
+            }
+        },
+        "root": {"level": "DEBUG" if debug else "INFO", "handlers": ["default"]},
+        "loggers": {name: {"level": settings.log_level} for name in _OWN},
+    }
