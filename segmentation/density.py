@@ -45,6 +45,8 @@ def knee_eps(Z: np.ndarray, min_samples: int) -> float:
         >>> 0.05 < knee_eps(Z, 4) < 0.5
         True
     """
+    if not 2 <= min_samples <= len(Z):
+        raise InvalidParameterError(f"the k-distance curve needs 2 <= min_samples <= {len(Z)} leads, got {min_samples}")
     # Imported here, not at the top: a worker that only assigns never loads scikit-learn.
     from sklearn.neighbors import NearestNeighbors
 
@@ -67,6 +69,9 @@ def compare_dbscan(
 ) -> DensityComparison:
     """Run DBSCAN on (a sample of) `Z`; `eps` from `knee_eps` and `min_samples` = 2 × dimensions by default.
 
+    Fewer than 2 × `min_samples` leads give no density to speak of, and identical leads no radius: both raise
+    `InvalidParameterError` saying so, for the caller to report the comparison as skipped.
+
     Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
@@ -78,8 +83,16 @@ def compare_dbscan(
     rows = _sample(len(Z), sample_size, random_state)
     sample = Z[rows]
     min_samples = min_samples or 2 * Z.shape[1]
+    if len(rows) < 2 * min_samples:
+        raise InvalidParameterError(
+            f"DBSCAN needs at least {2 * min_samples} leads (twice min_samples {min_samples}), got {len(rows)}"
+        )
     if eps is None:
         eps = knee_eps(sample, min_samples)
+        if eps <= 0:
+            raise InvalidParameterError(
+                f"DBSCAN found no radius: the k-distance knee is 0 (groups of {min_samples} identical leads)"
+            )
     if eps <= 0:
         raise InvalidParameterError(f"DBSCAN eps must be positive, got {eps}")
     from sklearn.cluster import DBSCAN  # see knee_eps
@@ -103,7 +116,8 @@ def compare_dbscan(
 def compare_hierarchical(
     Z: np.ndarray, kmeans_labels: np.ndarray, k: int, *, sample_size: int = 5_000, random_state: int = 0
 ) -> HierarchicalComparison:
-    """Ward agglomerative clustering into `k` groups on (a sample of) `Z` (memory grows with n²).
+    """Ward agglomerative clustering into `k` groups on (a sample of) `Z` (memory grows with n²); fewer than
+    `k` (or 2) leads raise `InvalidParameterError`.
 
     Examples:
         >>> import numpy as np
@@ -112,6 +126,10 @@ def compare_hierarchical(
         1.0
     """
     rows = _sample(len(Z), sample_size, random_state)
+    if len(rows) < max(k, 2):
+        raise InvalidParameterError(
+            f"Ward clustering into {k} groups needs at least {max(k, 2)} leads, got {len(rows)}"
+        )
     from sklearn.cluster import AgglomerativeClustering  # see knee_eps
     from sklearn.metrics import adjusted_rand_score
 

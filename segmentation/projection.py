@@ -39,10 +39,16 @@ def fit_projection(Z: np.ndarray, n_components: float) -> Projection:
         >>> round(fit_projection(Z, 2).variance_retained, 2)
         0.96
     """
+    if len(Z) < 2:
+        raise InvalidParameterError(f"PCA needs at least 2 leads, got {len(Z)}")
     if n_components >= 1:
         if n_components != int(n_components) or n_components > Z.shape[1]:
             raise InvalidParameterError(
                 f"PCA components must be a whole number up to {Z.shape[1]}, got {n_components:g}"
+            )
+        if n_components > len(Z):
+            raise InvalidParameterError(
+                f"PCA with {n_components:g} components needs at least as many leads, got {len(Z)}"
             )
         n_components = int(n_components)
     elif n_components <= 0:

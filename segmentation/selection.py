@@ -118,15 +118,17 @@ def _transformed_distortion(inertia: float, m: int, p: int) -> float:
 
 
 def _stability(sample: np.ndarray, k: int, rng: np.random.Generator, pairs: int = 2) -> float:
-    """Mean ARI between the labels two fits on independent 80 % resamples give the whole sample."""
+    """Mean ARI between the labels two fits on independent 80 % resamples give the whole sample (a resample
+    keeps at least `k` leads, so that few leads still give K segments)."""
     from sklearn.metrics import adjusted_rand_score  # see find_optimal_clusters
 
     m = len(sample)
+    size = min(m, max(int(0.8 * m), k))
     agreements = []
     for _ in range(pairs):
         labels = []
         for _ in range(2):
-            rows = rng.choice(m, int(0.8 * m), replace=False)
+            rows = rng.choice(m, size, replace=False)
             seed = int(rng.integers(2**31))
             centroids = fit_kmeans(sample[rows], k, random_state=seed, n_init=2).centroids
             labels.append(squared_distances(sample, centroids).argmin(axis=1))
