@@ -23,8 +23,7 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from segmenter.leads_io import LeadTable
-from segmenter.stream_cli import lead_records
+from segmenter.leads_io import LeadTable, lead_records
 from streams.publishing import publish_model
 from tests.integration.traffic import Placement, Probe, Record, send_all
 from tests.services import unique
@@ -42,6 +41,7 @@ __all__ = [
     "produce",
     "publish",
     "publish_snapshot",
+    "settings_of",
     "worker_env",
 ]
 
@@ -70,7 +70,7 @@ def worker_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
     return env | overrides
 
 
-def _settings_of(env: dict[str, str]) -> Settings:
+def settings_of(env: dict[str, str]) -> Settings:
     """The settings a worker started with `env` reads, for calling the product in-process."""
     prefix = "SEGMENTER_"
     return Settings.model_validate(
@@ -234,7 +234,7 @@ def publish(env: dict[str, str], path: Path) -> None:
 
 def publish_snapshot(env: dict[str, str], snapshot: ModelSnapshot) -> None:
     """What `segmenter publish` does, in-process: for tests that publish many versions quickly."""
-    asyncio.run(publish_model(_settings_of(env), snapshot))
+    asyncio.run(publish_model(settings_of(env), snapshot))
 
 
 def leads(n: int, seed: int, prefix: str = "L") -> tuple[LeadTable, list[tuple[bytes, bytes]]]:

@@ -1,41 +1,18 @@
 """A refit is judged before it serves: the same leads pass, noise is refused with reasons, and a sixth group of
 leads is found with K chosen again."""
 
-import numpy as np
 import pytest
 
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model, refit_model
-from segmentation.features import BOUNDS, FEATURES
 from segmentation.synthetic import generate_leads
-
-FEATURE = {name: i for i, name in enumerate(FEATURES)}
+from tests.populations import noise, with_a_sixth_group
 
 
 @pytest.fixture(scope="module")
 def served() -> ModelSnapshot:
     return fit_model(generate_leads(4000, random_state=1).X, config=StrategyConfig(), version=1)[1]
-
-
-def noise(n: int, like: np.ndarray, seed: int) -> np.ndarray:
-    """Leads drawn uniformly within the range real leads span, whole numbers where the feature needs them."""
-    rng = np.random.default_rng(seed)
-    X = rng.uniform(like.min(axis=0), np.percentile(like, 99, axis=0), size=(n, len(FEATURES)))
-    integers = [i for i, name in enumerate(FEATURES) if BOUNDS[name].integer]
-    X[:, integers] = np.round(X[:, integers])
-    return X
-
-
-def with_a_sixth_group(n: int, seed: int) -> np.ndarray:
-    """The five planted groups, and SMB-like leads at enterprise scale in size, traffic and money."""
-    base = generate_leads(n, random_state=seed)
-    extra = generate_leads(n, random_state=seed + 1)
-    sixth = extra.X[extra.true_segment == 1][: n // 6].copy()
-    for name, factor in (("company_size", 400), ("revenue_potential", 200), ("website_traffic", 100)):
-        sixth[:, FEATURE[name]] *= factor
-    sixth[:, FEATURE["pricing_page_visits"]] *= 6
-    return np.vstack([base.X, sixth])
 
 
 def test_a_refit_on_the_same_kind_of_leads_is_promoted_with_its_scores(served: ModelSnapshot) -> None:
@@ -47,7 +24,7 @@ def test_a_refit_on_the_same_kind_of_leads_is_promoted_with_its_scores(served: M
 
 
 def test_a_refit_on_noise_is_rejected_and_says_why(served: ModelSnapshot) -> None:
-    candidate, verdict = refit_model(noise(6000, generate_leads(4000, random_state=1).X, 3), served, version=2, k=None)
+    candidate, verdict = refit_model(noise(6000, seed=3), served, version=2, k=None)
     assert not verdict.promote and candidate.gate is not None and candidate.gate.decision == "rejected"
     assert any("would move" in reason for reason in verdict.reasons), verdict.reasons
     assert set(candidate.gate.candidate) == {"inertia_per_lead", "silhouette", "min_share", "stability"}

@@ -1,0 +1,230 @@
+"""Operator commands: `refit`, `rollback`, `pin`, `unpin`, `set-k`, `status` send one JSON command to the
+control topic and print the worker's reply from the models topic; `models` lists the versions served."""
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Annotated, Any
+
+import typer
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+from rich.table import Table
+
+from models.control import MAX_K, ModelEvent
+from models.settings import Settings
+from segmenter.app import app, fail, user_errors
+from segmenter.console import out
+from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
+from streams.exceptions import ServiceUnavailableError
+from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
+from streams.store import RedisModelStore, redis_client
+
+__all__ = ["ask", "describe", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
+
+Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the worker's reply.")]
+# Refits take long; every other command is answered within about two seconds.
+_REPLY_SECONDS = 15.0
+_REFIT_SECONDS = 900.0
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def refit(
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the outcome (promoted or rejected) and print it.")
+    ] = False,
+    timeout: Timeout = _REFIT_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
+    """Ask the workers to refit on the leads they sampled; the candidate is served only if it passes the gate."""
+    settings = service_settings(bootstrap, redis)
+    if not wait:
+        with service_errors(settings):
+            asyncio.run(ask(settings, {"command": "refit"}, timeout=None))
+        out.print(f"refit requested on {settings.control_topic} (--wait prints the outcome)", highlight=False)
+        return
+    _reply(settings, {"command": "refit"}, timeout)
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def rollback(
+    to: Annotated[
+        int | None, typer.Option("--to", min=1, metavar="VERSION", help="The version to serve again.")
+    ] = None,
+    timeout: Timeout = _REPLY_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
+    """Serve the model served before the current one (or --to VERSION) again, under a new version number."""
+    _reply(service_settings(bootstrap, redis), {"command": "rollback", "to_version": to}, timeout)
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def pin(
+    version: Annotated[int, typer.Argument(min=1, metavar="VERSION", help="The model version to serve.")],
+    timeout: Timeout = _REPLY_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
+    """Serve VERSION and promote nothing (refits still run and report) until `segmenter unpin`."""
+    _reply(service_settings(bootstrap, redis), {"command": "pin", "version": version}, timeout)
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def unpin(timeout: Timeout = _REPLY_SECONDS, bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
+    """Let refits and `segmenter publish` promote models again."""
+    _reply(service_settings(bootstrap, redis), {"command": "unpin"}, timeout)
+
+
+@app.command("set-k", epilog=SERVICES_HELP)
+@user_errors
+def set_k(
+    k: Annotated[str, typer.Argument(metavar="K|auto", help=f"Segments of later refits (2..{MAX_K}), or auto.")],
+    timeout: Timeout = _REPLY_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
+    """Fix the K of later refits, or let each refit choose it again (auto, the default)."""
+    if k != "auto" and not (k.isdigit() and 2 <= int(k) <= MAX_K):
+        raise fail(f'set-k: K must be a whole number from 2 to {MAX_K}, or "auto"; got {k!r}')
+    _reply(service_settings(bootstrap, redis), {"command": "set_k", "k": k if k == "auto" else int(k)}, timeout)
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def status(timeout: Timeout = _REPLY_SECONDS, bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
+    """The served model, the pin, the K of refits and the last refit, as the worker owning the controls sees them."""
+    _reply(service_settings(bootstrap, redis), {"command": "status"}, timeout)
+
+
+@app.command(epilog=SERVICES_HELP)
+@user_errors
+def models(
+    n: Annotated[int, typer.Option("--n", min=1, help="How many of the latest versions.")] = 20,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
+    """The versions made current, newest first: when, K, why (refit and its gate, restored, published)."""
+    settings = service_settings(bootstrap, redis)
+    with service_errors(settings):
+        snapshots = asyncio.run(_history(settings, n))
+    table = Table(title="Model versions (newest first)")
+    for column in ("version", "created", "K", "why", "silhouette", "inertia/lead", "moved"):
+        table.add_column(column, justify="right" if column in ("K", "silhouette", "inertia/lead", "moved") else "left")
+    for s in snapshots:
+        gate = s.gate
+        why = (
+            f"restored from {s.restored_from}"
+            if s.restored_from
+            else f"refit of {gate.served_version}: passed the gate"
+            if gate
+            else "published"
+        )
+        table.add_row(
+            str(s.version),
+            s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(len(s.segments)),
+            why,
+            _versus(gate.candidate["silhouette"], gate.served["silhouette"]) if gate else "",
+            _versus(gate.candidate["inertia_per_lead"], gate.served["inertia_per_lead"]) if gate else "",
+            f"{gate.moved_share:.0%}" if gate else "",
+        )
+    out.print(table)
+
+
+async def _history(settings: Settings, n: int) -> list[Any]:
+    client = redis_client(settings)
+    try:
+        store = RedisModelStore(client, settings.redis_key_prefix)
+        return [await store.load(v) for v in reversed(await store.history(n))]
+    finally:
+        await client.aclose()
+
+
+def _versus(candidate: float, served: float) -> str:
+    return f"{candidate:.3f} (was {served:.3f})"
+
+
+def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
+    """Send `command`, print the reply; exit 1 on an `error` reply or none within `timeout`."""
+    with service_errors(settings):
+        reply = asyncio.run(ask(settings, command, timeout))
+    if reply is None:
+        raise fail(
+            f"no reply on {settings.models_topic} within {timeout:g}s: is a worker running "
+            f"(`segmenter worker`, with the same SEGMENTER_CONTROL_TOPIC)?",
+            1,
+        )
+    out.print(describe(reply), highlight=False)
+    if reply.gate is not None:
+        out.print(_scores(reply))
+    if reply.type == "error":
+        raise typer.Exit(1)
+
+
+def describe(reply: ModelEvent) -> str:
+    """One line for a reply."""
+    why = f": {'; '.join(reply.reasons)}" if reply.reasons else ""
+    restored = f", the content of version {reply.restored_from}" if reply.restored_from else ""
+    served = f"version {reply.version}{restored} served" if reply.version else "no model served"
+    match reply.type:
+        case "status":
+            return "status: " + json.dumps(reply.status)
+        case "k_set":
+            return f"K of later refits: {(reply.status or {}).get('k')}"
+        case "error":
+            return f"error{why}"
+        case "rejected":
+            return f"rejected{why}; {served}"
+        case _:
+            return f"{reply.type.replace('_', ' ')}: {served}{why}"
+
+
+def _scores(reply: ModelEvent) -> Table:
+    gate = reply.gate
+    assert gate is not None
+    table = Table(
+        title=f"Gate: candidate K={gate.k} against served K={gate.served_k}, {gate.held_out:,} held-out leads"
+    )
+    for column in ("score", "candidate", "served"):
+        table.add_column(column, justify="left" if column == "score" else "right")
+    for name in gate.candidate:
+        table.add_row(name, f"{gate.candidate[name]:.4g}", f"{gate.served[name]:.4g}")
+    table.add_row("leads moved", f"{gate.moved_share:.1%}", "")
+    return table
+
+
+async def ask(settings: Settings, command: dict[str, Any], timeout: float | None) -> ModelEvent | None:
+    """Send `command` (with a new `request_id` unless it has one); with a `timeout`, the reply to it (None if
+    none came in time)."""
+    await ensure_topics(settings)
+    request_id = command.get("request_id") or uuid.uuid4().hex
+    message = json.dumps({k: v for k, v in command.items() if v is not None} | {"request_id": request_id}).encode()
+    async with kafka_consumer(settings) as consumer, kafka_producer(settings) as producer:
+        replies = TopicPartition(settings.models_topic, 0)  # the topic has one partition (topic_layout)
+        consumer.assign([replies])
+        await consumer.seek_to_end(replies)
+        await consumer.position(replies)  # fixed before the command goes, so that its reply cannot be missed
+        try:
+            await producer.send_and_wait(settings.control_topic, message)
+        except KafkaError as error:
+            raise ServiceUnavailableError(f"Kafka did not take the command: {error!r}") from error
+        if timeout is None:
+            return None
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            fetched = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
+            for record in (r for records in fetched.values() for r in records):
+                try:
+                    event = ModelEvent.model_validate_json(record.value or b"")
+                except ValueError:
+                    continue  # not a model event: someone else's message
+                if event.request_id == request_id:
+                    return event
+    return None
