@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from models.exceptions import ConfigError
@@ -17,11 +18,14 @@ from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
 from segmenter.console import err, out, print_fit, steps
-from segmenter.exceptions import OptionError
+from segmenter.exceptions import InputFileError, OptionError
+from segmenter.file_formats import check_output, check_output_folder, write_table
 from segmenter.pipeline import analyze, measure_pca_speedup, summary
 from segmenter.report import write_report
 
 __all__ = ["assign", "fit", "generate", "report"]
+
+LEAD_FILES = (".csv", ".jsonl", ".parquet", ".ndjson", ".tsv")
 
 
 class Algorithm(StrEnum):
@@ -54,6 +58,31 @@ def _log_features(value: str | None) -> tuple[str, ...]:
     return names
 
 
+def _fit_sizes(path: Path, table: leads_io.LeadTable, k: int | None, max_k: int, pca: float | None) -> int:
+    """Refuse a fit the leads are too few for, in one line naming the file; return the largest K to score."""
+    n, distinct = len(table), len(np.unique(table.X, axis=0))
+    have = f"{path} has {n:,} valid lead{'s' if n != 1 else ''}" + (f" ({distinct} distinct)" if distinct < n else "")
+    if k is not None and distinct < k:
+        raise InputFileError(f"{have}: --k {k} needs at least {k} distinct leads; add leads or give a smaller --k")
+    if k is None and distinct < 3:
+        fix = "give --k 2, or add leads" if distinct == 2 else "add leads"
+        raise InputFileError(f"{have}: choosing K needs at least 3 distinct leads; {fix}")
+    if pca is not None and pca >= 1 and pca > n:
+        raise InputFileError(f"{have}: --pca {pca:g} components need at least {pca:g} leads; give fewer components")
+    return min(max_k, distinct - 1)
+
+
+def _check_names(path: Path | None, config: StrategyConfig, k: int) -> None:
+    """A `[names]` entry for a segment the fit does not have is a mistake, not something to ignore."""
+    unknown = sorted(i for i in config.names if not 0 <= i < k)
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise ConfigError(
+            f"{path}: [names] {listed}: no such segment; this fit has segments 0-{k - 1} (remove the entry, or fit "
+            "with a larger --k)"
+        )
+
+
 def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
     table = leads_io.read_leads(path, drop_invalid=drop_invalid)
     if table.dropped and not quiet:
@@ -65,11 +94,17 @@ def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
 def _config(path: Path | None) -> StrategyConfig:
     if path is None:
         return StrategyConfig()
+    if not path.is_file():
+        raise ConfigError(f"{path}: {'is a folder, not' if path.is_dir() else 'no such'} strategies file (TOML)")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason})") from None
-    return StrategyConfig.from_toml(text)
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from None
+    try:
+        return StrategyConfig.from_toml(text)
+    except ConfigError as error:
+        message = str(error).removeprefix("strategies file: ").removeprefix("strategies file ")
+        raise ConfigError(f"{path}: {message} (see the README's Names, strategies and impact)") from None
 
 
 def _finite(value: Any) -> Any:
@@ -86,11 +121,12 @@ def _finite(value: Any) -> Any:
 @app.command()
 @user_errors
 def generate(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the leads (.csv or .jsonl).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the leads (.csv, .jsonl or .parquet).")],
     n: Annotated[int, typer.Option("--n", min=1, max=10_000_000, help="How many leads.")] = 5000,
     seed: Seed = 0,
 ) -> None:
     """Write realistic synthetic leads with five planted segments and a `true_segment` column."""
+    check_output(out_file, "--out", LEAD_FILES)
     leads = generate_leads(n, random_state=seed)
     ids = [f"L{i:07d}" for i in range(n)]
     truth = [leads.segment_names[t] for t in leads.true_segment]
@@ -101,9 +137,14 @@ def generate(
 @app.command()
 @user_errors
 def fit(
-    input_file: Annotated[Path, typer.Argument(help="Leads: CSV or JSONL with lead_id and the 12 features.")],
+    input_file: Annotated[
+        Path,
+        typer.Argument(metavar="LEADS_FILE", help="Leads: .csv, .jsonl or .parquet with lead_id and the 12 features."),
+    ],
     model_out: Annotated[Path, typer.Option("--model-out", help="Where to write the model JSON.")],
-    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="Number of segments; chosen if omitted.")] = None,
+    k: Annotated[
+        int | None, typer.Option("--k", help="Number of segments, 2 to 50; chosen if omitted.", show_default=False)
+    ] = None,
     max_k: Annotated[int, typer.Option("--max-k", min=2, max=50, help="Largest K to consider.")] = 10,
     pca: Annotated[
         str | None, typer.Option("--pca", help="Reduce before clustering: components (5) or variance (0.92).")
@@ -128,10 +169,25 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Choose K, fit the segments, name them, attach strategies and write the model."""
+    if k is not None and not 2 <= k <= 50:
+        raise OptionError(
+            f"--k {k}: give 2 to 50 segments"
+            + (
+                "; one segment is one campaign for all leads, so there would be nothing to compare and no lift"
+                if k == 1
+                else ""
+            )
+        )
     pca_value = _pca(pca)
     logged = _log_features(log_features)
     config = _config(strategies)
+    if k is not None:
+        _check_names(strategies, config, k)
+    check_output(model_out, "--model-out", example="model.json")
+    if report_dir is not None:
+        check_output_folder(report_dir, "--report-dir")
     table = _read(input_file, drop_invalid, quiet)
+    max_k = _fit_sizes(input_file, table, k, max_k, pca_value)
     with steps(quiet) as progress:
         scan = progress.step("choosing K", total=max_k - 1) if k is None else progress.step(f"fitting K={k}")
         with scan as bar:
@@ -147,13 +203,13 @@ def fit(
                 version=version,
                 on_k=bar.advance,
             )
+        _check_names(strategies, config, model.n_clusters_)
         with progress.step("comparing with DBSCAN and hierarchical"):
             analysis = analyze(model, snapshot, table.X, random_state=seed)
         reduction = None
         if pca_value is not None:
             with progress.step("timing the fit with and without PCA"):
                 reduction = measure_pca_speedup(model, table.X)
-        model_out.parent.mkdir(parents=True, exist_ok=True)
         model_out.write_text(snapshot.model_dump_json(indent=1), encoding="utf-8")
         report = None
         if report_dir is not None:
@@ -169,20 +225,25 @@ def fit(
 @app.command()
 @user_errors
 def assign(
-    model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")],
-    input_file: Annotated[Path, typer.Argument(help="Leads to assign (CSV or JSONL).")],
-    out_file: Annotated[Path, typer.Option("--out", help="CSV to write.")],
+    model_file: Annotated[
+        Path, typer.Argument(metavar="MODEL_FILE", help="Model JSON written by `segmenter fit --model-out`.")
+    ],
+    input_file: Annotated[
+        Path, typer.Argument(metavar="LEADS_FILE", help="Leads to assign (.csv, .jsonl or .parquet).")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="File to write: .csv, .jsonl or .parquet.")],
     drop_invalid: DropInvalid = False,
     quiet: Quiet = False,
 ) -> None:
     """Assign each lead to its nearest segment, with distance, confidence and outlier flag."""
+    check_output(out_file, "--out", LEAD_FILES)
     snapshot = leads_io.read_model(model_file)
     table = _read(input_file, drop_invalid, quiet)
     result = snapshot.to_segmenter().assign(table.X)
     ids = snapshot.segment_ids
     names = [s.name for s in snapshot.segments]
     features = snapshot.features
-    leads_io.write_csv(
+    write_table(
         out_file,
         {
             "lead_id": table.ids,
@@ -202,16 +263,23 @@ def assign(
 @app.command()
 @user_errors
 def report(
-    model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")],
-    input_file: Annotated[Path, typer.Argument(help="Leads to describe (CSV or JSONL).")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for index.html and the PNGs.")],
+    model_file: Annotated[
+        Path, typer.Argument(metavar="MODEL_FILE", help="Model JSON written by `segmenter fit --model-out`.")
+    ],
+    input_file: Annotated[
+        Path, typer.Argument(metavar="LEADS_FILE", help="Leads to describe (.csv, .jsonl or .parquet).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for index.html and the PNGs (created).")],
     seed: Seed = 0,
     drop_invalid: DropInvalid = False,
     quiet: Quiet = False,
 ) -> None:
     """Write an HTML report with plots: scores per K, PCA scatter, profiles, sizes, DBSCAN."""
+    check_output_folder(out_dir, "--out")
     snapshot = leads_io.read_model(model_file)
     table = _read(input_file, drop_invalid, quiet)
+    if len(table) < 2:
+        raise InputFileError(f"{input_file} has 1 valid lead: a report needs at least 2")
     with steps(quiet) as progress, progress.step("analysing and plotting"):
         analysis = analyze(snapshot.to_segmenter(), snapshot, table.X, random_state=seed)
         path = write_report(out_dir, snapshot, analysis)

@@ -19,7 +19,7 @@ from rich.table import Table
 from models.snapshot import ModelSnapshot
 from segmentation.impact import Impact
 from segmenter.formatting import money
-from segmenter.pipeline import Analysis, PcaReduction
+from segmenter.pipeline import IMPACT_BASIS, Analysis, PcaReduction
 
 __all__ = ["err", "out", "print_fit", "print_impact", "steps"]
 
@@ -73,10 +73,13 @@ def steps(quiet: bool) -> Iterator[Steps]:
 
 
 def print_impact(impact: Impact) -> None:
-    """Expected revenue with a campaign per segment, against one campaign for all, and the lift."""
+    """Expected revenue with a campaign per segment, against one campaign for all, the lift, and what the
+    figures rest on."""
     out.print(
         f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
-        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold]"
+        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold] "
+        f"({IMPACT_BASIS}; set them with --strategies)",
+        highlight=False,
     )
 
 
@@ -118,11 +121,17 @@ def print_fit(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReducti
         out.print(f"Silhouette per K: {sil}")
         out.print(f"Chosen K={selection.recommended_k}: {selection.reason}")
     d, h = analysis.dbscan, analysis.hierarchical
-    out.print(
-        f"DBSCAN (eps {d.eps:.2f}, min_samples {d.min_samples}, {d.sample_size:,} leads): {d.n_clusters} clusters, "
-        f"{d.noise:,} noise points ({d.noise_share:.1%}), ARI with K-Means {d.ari_vs_kmeans:.2f}. "
-        f"Ward hierarchical, K={h.n_clusters} ({h.sample_size:,} leads): ARI with K-Means {h.ari_vs_kmeans:.2f}."
-    )
+    if d is not None:
+        out.print(
+            f"DBSCAN (eps {d.eps:.2f}, min_samples {d.min_samples}, {d.sample_size:,} leads): {d.n_clusters} "
+            f"clusters, {d.noise:,} noise points ({d.noise_share:.1%}), ARI with K-Means {d.ari_vs_kmeans:.2f}."
+        )
+    if h is not None:
+        out.print(
+            f"Ward hierarchical, K={h.n_clusters} ({h.sample_size:,} leads): ARI with K-Means {h.ari_vs_kmeans:.2f}."
+        )
+    for note in analysis.notes:
+        out.print(f"Note: {note}.", highlight=False)
     if reduction is not None:
         out.print(
             f"PCA: {reduction.components} components keep {reduction.variance_retained:.1%} of the variance; "

@@ -2,7 +2,7 @@
 
 from segmentation.exceptions import SegmenterError
 
-__all__ = ["InputFileError", "OptionError"]
+__all__ = ["InputFileError", "NoAssignmentsError", "OptionError", "OutputFileError"]
 
 
 class InputFileError(SegmenterError, ValueError):
@@ -11,3 +11,11 @@ class InputFileError(SegmenterError, ValueError):
 
 class OptionError(SegmenterError, ValueError):
     """A command-line option has a value the command cannot use."""
+
+
+class OutputFileError(SegmenterError, ValueError):
+    """An output path cannot be written: its folder is missing, or it is a folder."""
+
+
+class NoAssignmentsError(SegmenterError):
+    """The segments topic holds no assignment: no worker has routed a lead there."""

@@ -8,26 +8,32 @@ import numpy as np
 
 from models.snapshot import ModelSnapshot
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
+from segmentation.exceptions import InvalidParameterError
 from segmentation.impact import Impact
 from segmentation.kmeans import fit_kmeans
 from segmentation.profiling import SegmentProfile, profile_segments
 from segmentation.projection import Projection, fit_projection
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["Analysis", "PcaReduction", "analyze", "measure_pca_speedup", "summary"]
+__all__ = ["IMPACT_BASIS", "Analysis", "PcaReduction", "analyze", "measure_pca_speedup", "summary"]
+
+# Said wherever a revenue or a lift is shown: it is a projection from assumptions, not a measurement.
+IMPACT_BASIS = "expected, from the strategy table's assumed close rates and deal sizes"
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What a model makes of a set of leads: labels, profiles, a 2-D view, comparisons, impact."""
+    """What a model makes of a set of leads: labels, profiles, a 2-D view, comparisons, impact. A comparison
+    the leads are too few (or too alike) for is None, and `notes` says why it was skipped."""
 
     labels: np.ndarray
     profiles: tuple[SegmentProfile, ...]
     plane: np.ndarray
     plane_projection: Projection
-    dbscan: DensityComparison
-    hierarchical: HierarchicalComparison
+    dbscan: DensityComparison | None
+    hierarchical: HierarchicalComparison | None
     impact: Impact
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,14 +65,26 @@ def analyze(
     k = len(snapshot.segments)
     profiles = profile_segments(X, scaled, labels, k)
     plane_projection = fit_projection(scaled, 2)
+    notes: list[str] = []
+    dbscan: DensityComparison | None = None
+    hierarchical: HierarchicalComparison | None = None
+    try:
+        dbscan = compare_dbscan(Z, labels, eps=dbscan_eps, random_state=random_state)
+    except InvalidParameterError as error:
+        notes.append(f"DBSCAN comparison skipped: {error}")
+    try:
+        hierarchical = compare_hierarchical(Z, labels, k, random_state=random_state)
+    except InvalidParameterError as error:
+        notes.append(f"Hierarchical comparison skipped: {error}")
     return Analysis(
         labels=labels,
         profiles=profiles,
         plane=plane_projection.transform(scaled),
         plane_projection=plane_projection,
-        dbscan=compare_dbscan(Z, labels, eps=dbscan_eps, random_state=random_state),
-        hierarchical=compare_hierarchical(Z, labels, k, random_state=random_state),
+        dbscan=dbscan,
+        hierarchical=hierarchical,
         impact=snapshot.impact([p.size for p in profiles]),
+        notes=tuple(notes),
     )
 
 
@@ -117,7 +135,9 @@ def summary(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction
                 snapshot.segments, analysis.profiles, analysis.impact.per_segment, strict=True
             )
         ],
-        "dbscan": {
+        "dbscan": None
+        if dbscan is None
+        else {
             "eps": dbscan.eps,
             "min_samples": dbscan.min_samples,
             "n_clusters": dbscan.n_clusters,
@@ -126,11 +146,13 @@ def summary(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction
             "ari_vs_kmeans": dbscan.ari_vs_kmeans,
             "sample_size": dbscan.sample_size,
         },
-        "hierarchical": asdict(analysis.hierarchical),
+        "hierarchical": None if analysis.hierarchical is None else asdict(analysis.hierarchical),
         "pca": pca,
         "impact": {
             "baseline_revenue": analysis.impact.baseline_revenue,
             "segmented_revenue": analysis.impact.segmented_revenue,
             "lift_pct": analysis.impact.lift_pct,
+            "basis": IMPACT_BASIS,
         },
+        "notes": list(analysis.notes),
     }

@@ -11,7 +11,7 @@ from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
 from segmentation.selection import KScore
 from segmenter.formatting import money
-from segmenter.pipeline import Analysis
+from segmenter.pipeline import IMPACT_BASIS, Analysis
 
 __all__ = ["write_report"]
 
@@ -58,7 +58,8 @@ def write_report(out_dir: Path, snapshot: ModelSnapshot, analysis: Analysis) -> 
     plot_sizes(
         out_dir / "segment_sizes.png", names, [p.size for p in analysis.profiles], [p.share for p in analysis.profiles]
     )
-    plot_dbscan(out_dir / "dbscan_vs_kmeans.png", analysis.plane, analysis.labels, analysis.dbscan, names)
+    if analysis.dbscan is not None:
+        plot_dbscan(out_dir / "dbscan_vs_kmeans.png", analysis.plane, analysis.labels, analysis.dbscan, names)
     page = out_dir / "index.html"
     page.write_text(_page(snapshot, analysis, scores), encoding="utf-8")
     return page
@@ -89,11 +90,13 @@ def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore])
         '<div class="cards">'
         + _card("Baseline revenue", money(impact.baseline_revenue))
         + _card("Segmented revenue", money(impact.segmented_revenue))
-        + _card("Lift", lift)
+        + _card("Expected lift", lift)
         + "</div>",
         _paragraph(
             f"Baseline: one campaign for every lead at a {baseline.conversion_rate:.1%} close rate and "
-            f"{money(baseline.avg_deal_size)} deals. Segmented: each segment's own campaign, as in the table.",
+            f"{money(baseline.avg_deal_size)} deals. Segmented: each segment's own campaign, as in the table. "
+            f"All figures are {IMPACT_BASIS} (the defaults are the tutorial's; set yours with --strategies), "
+            "not measured results.",
             "note",
         ),
         "<h2>Segments</h2>",
@@ -113,7 +116,9 @@ def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore])
         k_choice,
         "<h2>Cross-checks with other clustering methods</h2>",
         _comparisons(analysis),
-        _figure("dbscan_vs_kmeans.png", "The same leads coloured by K-Means segment and by DBSCAN cluster."),
+        _figure("dbscan_vs_kmeans.png", "The same leads coloured by K-Means segment and by DBSCAN cluster.")
+        if analysis.dbscan is not None
+        else "",
     ]
     title = f"<title>Lead segments · model {snapshot.version}</title>"
     head = f'<head><meta charset="utf-8">{title}<style>{_CSS}</style></head>'
@@ -154,26 +159,35 @@ def _segments_table(snapshot: ModelSnapshot, analysis: Analysis) -> str:
 def _comparisons(analysis: Analysis) -> str:
     dbscan, ward = analysis.dbscan, analysis.hierarchical
     header = ["Method", "Clusters", "Noise", "Agreement with K-Means (ARI)", "Leads compared", "Settings"]
-    rows = [
-        [
-            "DBSCAN",
-            str(dbscan.n_clusters),
-            f"{dbscan.noise:,} ({dbscan.noise_share:.1%})",
-            f"{dbscan.ari_vs_kmeans:.2f}",
-            f"{dbscan.sample_size:,}",
-            f"eps {dbscan.eps:.3g}, min_samples {dbscan.min_samples}",
-        ],
-        [
-            "Hierarchical (agglomerative)",
-            str(ward.n_clusters),
-            "–",
-            f"{ward.ari_vs_kmeans:.2f}",
-            f"{ward.sample_size:,}",
-            f"{ward.linkage} linkage, same K as K-Means",
-        ],
-    ]
-    note = _paragraph("ARI 1.00 means the same grouping as K-Means; 0 means no more agreement than chance.", "note")
-    return _table(header, rows, numeric={1, 2, 3, 4}) + "\n" + note
+    rows = []
+    if dbscan is not None:
+        rows.append(
+            [
+                "DBSCAN",
+                str(dbscan.n_clusters),
+                f"{dbscan.noise:,} ({dbscan.noise_share:.1%})",
+                f"{dbscan.ari_vs_kmeans:.2f}",
+                f"{dbscan.sample_size:,}",
+                f"eps {dbscan.eps:.3g}, min_samples {dbscan.min_samples}",
+            ]
+        )
+    if ward is not None:
+        rows.append(
+            [
+                "Hierarchical (agglomerative)",
+                str(ward.n_clusters),
+                "–",
+                f"{ward.ari_vs_kmeans:.2f}",
+                f"{ward.sample_size:,}",
+                f"{ward.linkage} linkage, same K as K-Means",
+            ]
+        )
+    parts = [_table(header, rows, numeric={1, 2, 3, 4})] if rows else []
+    parts.append(
+        _paragraph("ARI 1.00 means the same grouping as K-Means; 0 means no more agreement than chance.", "note")
+    )
+    parts += [_paragraph(note + ".", "note") for note in analysis.notes]
+    return "\n".join(parts)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Collection[int]) -> str:

@@ -181,14 +181,16 @@ def test_drop_invalid_counts_dropped_rows(leads_csv: Path, tmp_path: Path) -> No
     ("args", "message"),
     [
         (["fit", "missing.csv", "--model-out", "m.json"], "missing.csv: no such file"),
-        (["fit", "{tmp}/leads.txt", "--model-out", "m.json"], "unsupported format .txt"),
+        (["fit", "{tmp}/leads.xlsx", "--model-out", "m.json"], "leads.xlsx: a spreadsheet; save it as CSV UTF-8"),
+        (["fit", "{tmp}/leads.xml", "--model-out", "m.json"], "unsupported format .xml; use .csv, .jsonl or .parquet"),
         (["fit", "{tmp}/nocol.csv", "--model-out", "m.json"], "missing column(s): company_size"),
-        (["assign", "{tmp}/broken.json", "{leads}", "--out", "x.csv"], "not a valid model file"),
-        (["fit", "{leads}", "--model-out", "m.json", "--strategies", "{tmp}/bad.toml"], "strategies file"),
+        (["assign", "{tmp}/broken.json", "{leads}", "--out", "x.csv"], "broken.json: not a valid model file"),
+        (["fit", "{leads}", "--model-out", "m.json", "--strategies", "{tmp}/bad.toml"], "bad.toml: strategies.X"),
     ],
 )
 def test_user_errors_are_one_line(leads_csv: Path, tmp_path: Path, args: list[str], message: str) -> None:
-    (tmp_path / "leads.txt").write_text("x")
+    (tmp_path / "leads.xlsx").write_text("x")
+    (tmp_path / "leads.xml").write_text("x")
     (tmp_path / "nocol.csv").write_text(leads_csv.read_text().replace("company_size", "size", 1))
     (tmp_path / "broken.json").write_text('{"schema_version": 1, "segments": []}')
     (tmp_path / "bad.toml").write_text("[strategies.X]\nchannel = 3\n")
