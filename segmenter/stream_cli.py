@@ -1,4 +1,4 @@
-"""Streaming commands: `worker`, `publish`, `refit`, `produce`, `tail`, `schema`."""
+"""Streaming commands: `worker`, `publish`, `produce`, `tail`, `schema`."""
 
 import asyncio
 import json
@@ -9,27 +9,33 @@ from typing import Annotated, Any
 
 import typer
 from aiokafka.errors import KafkaError
+from pydantic import TypeAdapter
+from redis.exceptions import RedisError
 from rich.table import Table
 
+from models.control import Command, ModelEvent
 from models.events import DeadLetter, LeadEvent, SegmentAssigned
 from models.settings import Settings
 from segmenter import leads_io
-from segmenter.app import DropInvalid, Quiet, app, load_settings, user_errors
+from segmenter.app import DropInvalid, Quiet, app, user_errors
 from segmenter.console import err, out, steps
+from segmenter.exceptions import NoAssignmentsError
 from segmenter.leads_io import lead_records, read_model
+from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
 from streams.app import run_worker
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
 from streams.publishing import publish_model
+from streams.store import redis_client
 
-__all__ = ["produce", "publish", "refit", "schema", "tail", "worker"]
+__all__ = ["produce", "publish", "schema", "tail", "worker"]
 
 
-@app.command()
+@app.command(epilog=SERVICES_HELP)
 @user_errors
-def worker() -> None:
-    """Run the streaming worker: leads in, segment-and-strategy events out (settings from SEGMENTER_*)."""
-    settings = load_settings()
+def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
+    """Run the streaming worker: leads in, segment-and-strategy events out, until Ctrl-C."""
+    settings = service_settings(bootstrap, redis)
     err.print(
         f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
         f"{settings.partitions} partitions, {settings.engine} engine",
@@ -39,51 +45,55 @@ def worker() -> None:
     if settings.refit_seed_file is not None:
         seed = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True).X
         err.print(f"refit sample seeded with {len(seed):,} leads from {settings.refit_seed_file}", highlight=False)
-    run_worker(settings, seed)
+    with service_errors(settings):
+        run_worker(settings, seed)
 
 
-@app.command()
+@app.command(epilog=SERVICES_HELP)
 @user_errors
-def publish(model_file: Annotated[Path, typer.Argument(help="Model JSON written by `segmenter fit`.")]) -> None:
+def publish(
+    model_file: Annotated[
+        Path, typer.Argument(metavar="MODEL_FILE", help="Model JSON written by `segmenter fit --model-out`.")
+    ],
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
     """Store a model in Redis as the current version and announce it to the workers."""
-    settings = load_settings()
+    settings = service_settings(bootstrap, redis)
     snapshot = read_model(model_file)
-    asyncio.run(publish_model(settings, snapshot))
+    with service_errors(settings):
+        asyncio.run(_check_redis(settings))  # before Kafka, so that a Redis outage is named as one
+        asyncio.run(publish_model(settings, snapshot))
     out.print(f"published model version {snapshot.version} ({len(snapshot.segments)} segments)", highlight=False)
 
 
-@app.command()
-@user_errors
-def refit() -> None:
-    """Ask the workers to refit the served model on the leads they sampled, and publish it."""
-    settings = load_settings()
-    asyncio.run(_send_command(settings, "refit"))
-    out.print(f"refit requested on {settings.control_topic}", highlight=False)
+async def _check_redis(settings: Settings) -> None:
+    client = redis_client(settings)
+    try:
+        await client.ping()
+    except RedisError as error:
+        raise ServiceUnavailableError(f"Redis: {error}") from error
+    finally:
+        await client.aclose()
 
 
-async def _send_command(settings: Settings, command: str) -> None:
-    await ensure_topics(settings)
-    async with kafka_producer(settings) as producer:
-        try:
-            await producer.send_and_wait(settings.control_topic, json.dumps({"command": command}).encode())
-        except KafkaError as error:
-            raise ServiceUnavailableError(f"Kafka did not take the command: {error!r}") from error
-
-
-@app.command()
+@app.command(epilog=SERVICES_HELP)
 @user_errors
 def produce(
-    input_file: Annotated[Path, typer.Argument(help="Leads to send (CSV or JSONL).")],
+    input_file: Annotated[Path, typer.Argument(metavar="LEADS_FILE", help="Leads to send (.csv, .jsonl or .parquet).")],
     rate: Annotated[
         float | None, typer.Option("--rate", min=1, help="Leads per second (default: as fast as possible).")
     ] = None,
     drop_invalid: DropInvalid = False,
     quiet: Quiet = False,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
 ) -> None:
-    """Send leads from a file to the leads topic, keyed by lead_id."""
-    settings = load_settings()
+    """Send leads from a file to the leads topic (SEGMENTER_LEADS_TOPIC), keyed by lead_id."""
+    settings = service_settings(bootstrap, redis)
     records = lead_records(leads_io.read_leads(input_file, drop_invalid=drop_invalid))
-    sent = asyncio.run(_produce(settings, records, rate, quiet))
+    with service_errors(settings):
+        sent = asyncio.run(_produce(settings, records, rate, quiet))
     err.print(f"sent {sent:,} leads to {settings.leads_topic}", highlight=False)
 
 
@@ -107,16 +117,22 @@ async def _produce(settings: Settings, records: list[tuple[bytes, bytes]], rate:
     return len(records)
 
 
-@app.command()
+@app.command(epilog=SERVICES_HELP)
 @user_errors
 def tail(
     n: Annotated[int, typer.Option("--n", min=1, max=100_000, help="How many of the latest assignments.")] = 20,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new assignments.")] = False,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
 ) -> None:
-    """Print the latest assignments from the segments topic as a table."""
-    settings = load_settings()
+    """Print the latest assignments from the segments topic (SEGMENTER_SEGMENTS_TOPIC) as a table.
+
+    Exits with status 2 when the topic holds no assignment yet (no worker has routed a lead).
+    """
+    settings = service_settings(bootstrap, redis)
     try:
-        asyncio.run(_tail(settings, n, follow))
+        with service_errors(settings):
+            asyncio.run(_tail(settings, n, follow))
     except KeyboardInterrupt:
         pass
 
@@ -130,7 +146,14 @@ async def _tail(settings: Settings, n: int, follow: bool) -> None:
             batches = await consumer.getmany(timeout_ms=1000)
             idle = 0 if batches else idle + 1
             latest.extend(json.loads(m.value) for records in batches.values() for m in records)
-        out.print(_table(list(latest)))
+        if not latest and not follow:
+            raise NoAssignmentsError(
+                f"no assignments on {settings.segments_topic} at {settings.kafka_bootstrap}: no worker has routed a "
+                "lead yet; start one with `segmenter worker` (same settings), send leads with `segmenter produce "
+                "LEADS_FILE`, or wait with `segmenter tail --follow`"
+            )
+        if latest:
+            out.print(_table(list(latest)))
         while follow:
             batches = await consumer.getmany(timeout_ms=1000)
             rows = [json.loads(m.value) for records in batches.values() for m in records]
@@ -157,6 +180,8 @@ def _table(rows: list[dict[str, Any]], title: str | None = "Latest assignments")
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schemas of LeadEvent, SegmentAssigned and the dead-letter headers."""
+    """Print the JSON Schemas of LeadEvent, SegmentAssigned, the dead-letter headers, the control commands
+    (ControlCommand) and the replies and announcements on the models topic (ModelEvent)."""
     schemas = {model.__name__: model.model_json_schema() for model in (LeadEvent, SegmentAssigned, DeadLetter)}
+    schemas |= {"ControlCommand": TypeAdapter(Command).json_schema(), "ModelEvent": ModelEvent.model_json_schema()}
     out.print_json(json.dumps(schemas))
