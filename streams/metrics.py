@@ -80,7 +80,7 @@ _MODEL_AGE = Gauge(
 )
 REFITS = Counter(
     "segmenter_refits",
-    "Refits finished, by outcome (promoted, rejected, skipped, failed)",
+    "Refits finished, by outcome (promoted, rejected, error)",
     ["outcome"],
     registry=REGISTRY,
 )
@@ -118,7 +118,7 @@ def value(gauge: Gauge) -> float:
 
 
 def refit_finished(outcome: str, seconds: float) -> None:
-    """Record a finished refit: `outcome` is one of a few words (promoted, rejected, skipped, failed)."""
+    """Record a finished refit: `outcome` is the type of its reply (promoted, rejected, error)."""
     REFITS.labels(outcome=outcome).inc()
     REFIT_SECONDS.observe(seconds)
 

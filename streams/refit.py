@@ -7,6 +7,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from models.settings import Settings
 from models.snapshot import GateReport, ModelSnapshot
 from segmentation.features import FEATURES
 from segmentation.gate import Tolerances
+from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 from streams.publishing import next_version, promoted
 from streams.serving import ModelHolder
@@ -108,6 +110,7 @@ class Refitter(mode.Service):
         return True
 
     async def _refit(self, cause: str, request_id: str | None) -> None:
+        started = time.monotonic()
         try:
             event = await self._outcome(cause, request_id)
         except Exception as error:  # noqa: BLE001 - a failed refit must not stop the worker: the served model stays
@@ -123,6 +126,7 @@ class Refitter(mode.Service):
         finally:
             self.running = False
         self.last = RefitOutcome(cause, event.type, event.at, event.version, tuple(event.reasons))
+        metrics.refit_finished(event.type, time.monotonic() - started)
         log.info("refit (%s) ended: %s, version %s served%s", cause, event.type, event.version, _why(event.reasons))
         try:
             await self._announce(event)
