@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     refit_sample_size: int = Field(
         default=100_000, ge=1_000, le=10_000_000, description="Leads each worker keeps, sampled uniformly, to refit on"
     )
-    refit_min_leads: int = Field(default=5_000, ge=100, description="A refit with fewer sampled leads is skipped")
+    refit_min_leads: int = Field(
+        default=5_000, ge=100, description="A refit with fewer sampled leads is rejected with that reason"
+    )
     refit_seed_file: Path | None = Field(
         default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start"
     )
