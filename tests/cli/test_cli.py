@@ -219,11 +219,15 @@ def test_log_features_option_sets_the_models_transform(leads_csv: Path, tmp_path
     assert code == 2 and "--log-features: unknown feature(s) revenue" in stderr
 
 
-def test_schema_prints_the_three_event_schemas() -> None:
+def test_schema_prints_the_event_command_and_reply_schemas() -> None:
     code, stdout, _ = run("schema")
     assert code == 0
     schemas = json.loads(stdout)
-    assert set(schemas) == {"LeadEvent", "SegmentAssigned", "DeadLetter"}
+    assert set(schemas) == {"LeadEvent", "SegmentAssigned", "DeadLetter", "ControlCommand", "ModelEvent"}
+    assert set(schemas["ControlCommand"]["discriminator"]["mapping"]) == {
+        "refit", "rollback", "pin", "unpin", "set_k", "status"
+    }  # fmt: skip
+    assert "promoted" in schemas["ModelEvent"]["properties"]["type"]["enum"]
     lead = schemas["LeadEvent"]
     assert set(lead["required"]) == {"lead_id", *FEATURES}
     assert lead["properties"]["email_open_rate"]["maximum"] == 1
