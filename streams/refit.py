@@ -114,7 +114,8 @@ class Refitter(mode.Service):
         try:
             event = await self._outcome(cause, request_id)
         except Exception as error:  # noqa: BLE001 - a failed refit must not stop the worker: the served model stays
-            log.exception("refit (%s) failed: the served model stays", cause)
+            if not isinstance(error, ServiceUnavailableError):  # an outage is said in one line, not a traceback
+                log.exception("refit (%s) failed: the served model stays", cause)
             event = ModelEvent(
                 type="error",
                 request_id=request_id,
