@@ -24,7 +24,7 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from segmenter.app import Quiet, Seed, app, user_errors
+from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
 from segmenter.console import err, out, print_impact, steps
 from segmenter.exceptions import OptionError
 from segmenter.formatting import money
@@ -135,12 +135,26 @@ def print_streamed(snapshot: ModelSnapshot, tally: Tally) -> None:
     out.print(dead)
 
 
-def keep_running_help(settings: Settings, state_file: Path) -> str:
+def segmenter_command() -> str:
+    """How to call this `segmenter` from the shell it was started in: its bare name when that is what the PATH
+    finds, else its path (`.venv/bin/segmenter` after `make demo`)."""
+    here = Path(sys.executable).parent / "segmenter"
+    found = shutil.which("segmenter")
+    if found is not None and Path(found).resolve() == here.resolve():
+        return "segmenter"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
+def keep_running_help(settings: Settings, state_file: Path, leads: Path) -> str:
     exports = "\n".join(f"  export {name}={value}" for name, value in settings.as_env().items())
+    command = segmenter_command()
     return (
         f"The broker, Redis and the worker keep running. In another terminal:\n{exports}\n"
-        "  segmenter produce demo-output/leads.csv\n  segmenter tail --n 20\n"
-        f"Stop everything with `segmenter local down` (state in {state_file})."
+        f"  {command} produce {leads}\n  {command} tail --n 20\n"
+        f"Stop everything with `{command} local down` (state in {state_file})."
     )
 
 
@@ -148,7 +162,9 @@ def keep_running_help(settings: Settings, state_file: Path) -> str:
 @user_errors
 def demo(
     n: Annotated[int, typer.Option("--n", min=100, max=1_000_000, help="How many leads to generate.")] = 5000,
-    leads_file: Annotated[Path | None, typer.Option("--leads", help="Stream your own leads (CSV or JSONL).")] = None,
+    leads_file: Annotated[
+        Path | None, typer.Option("--leads", help="Stream your own leads (.csv, .jsonl or .parquet).")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the leads, model and report go.")] = Path(
         "demo-output"
     ),
@@ -156,51 +172,77 @@ def demo(
         bool, typer.Option("--keep-running", help="Leave Kafka, Redis and the worker up afterwards.")
     ] = False,
     seed: Seed = 0,
+    drop_invalid: DropInvalid = False,
     quiet: Quiet = False,
 ) -> None:
     """Fit segments, publish the model, and stream leads through Kafka to a live worker (all embedded)."""
     if keep_running and running():
-        raise OptionError("the demo's services are still running: `segmenter local down` first")
+        raise OptionError(f"the demo's services are still running: `{segmenter_command()} local down` first")
     # SIGTERM unwinds like Ctrl-C, so the children below are stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    table = _leads(leads_file, n, seed, out_dir)
+    table = _leads(leads_file, n, seed, out_dir, drop_invalid)
+    try:
+        _run(table, out_dir, leads_file or out_dir / "leads.csv", keep_running, seed, quiet)
+    except KeyboardInterrupt:
+        err.print("interrupted: the worker, Redis and Kafka are stopped and their files removed", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def _run(table: LeadTable, out_dir: Path, leads: Path, keep_running: bool, seed: int, quiet: bool) -> None:
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="segmenter-demo-"))
-        stack.callback(shutil.rmtree, workdir, True)
-        with steps(quiet) as progress:
-            with progress.step("starting Kafka (Tansu) and Redis (Valkey)"):
-                kafka, redis = start_services(workdir)
-                stack.callback(kafka.stop)
-                stack.callback(redis.stop)
-            with progress.step("choosing K and fitting", total=9) as bar:
-                model, snapshot = fit_model(table.X, config=StrategyConfig(), random_state=seed, on_k=bar.advance)
-            (out_dir / "model.json").write_text(snapshot.model_dump_json(indent=1), encoding="utf-8")
-            settings = Settings(
-                kafka_bootstrap=kafka.url, redis_url=SecretStr(redis.url), app_id="segmenter-demo",
-                kafka_session_timeout_seconds=6,
-            )  # fmt: skip
-            with progress.step("starting the worker"):
-                child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTER_")}
-                worker = start_worker(workdir, child_env | settings.as_env())
-                stack.callback(worker.stop)
-            with progress.step("publishing the model to Redis"):
-                asyncio.run(publish_model(settings, snapshot))
-        tally = asyncio.run(stream_leads(settings, lead_records(table) + BROKEN_EVENTS, snapshot))
-        print_streamed(snapshot, tally)
-        with steps(quiet) as progress, progress.step("writing the report"):
-            analysis = analyze(model, snapshot, table.X, random_state=seed)
-            report = write_report(out_dir / "report", snapshot, analysis)
-        out.print(f"report at {report}; model at {out_dir / 'model.json'}", highlight=False)
-        if keep_running:
-            save_state(workdir, [kafka, redis, worker])
-            stack.pop_all()
-            out.print(keep_running_help(settings, STATE_FILE), highlight=False)
+        try:
+            _steps(stack, table, out_dir, leads, keep_running, seed, quiet)
+        except KeyboardInterrupt:
+            err.print("\ninterrupted: stopping the worker, Redis and Kafka ...", highlight=False)
+            raise
 
 
-def _leads(leads_file: Path | None, n: int, seed: int, out_dir: Path) -> LeadTable:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _steps(
+    stack: ExitStack, table: LeadTable, out_dir: Path, leads: Path, keep_running: bool, seed: int, quiet: bool
+) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="segmenter-demo-"))
+    stack.callback(shutil.rmtree, workdir, True)
+    with steps(quiet) as progress:
+        with progress.step("starting Kafka (Tansu) and Redis (Valkey)"):
+            kafka, redis = start_services(workdir)
+            stack.callback(kafka.stop)
+            stack.callback(redis.stop)
+        with progress.step("choosing K and fitting", total=9) as bar:
+            model, snapshot = fit_model(table.X, config=StrategyConfig(), random_state=seed, on_k=bar.advance)
+        (out_dir / "model.json").write_text(snapshot.model_dump_json(indent=1), encoding="utf-8")
+        settings = Settings(
+            kafka_bootstrap=kafka.url, redis_url=SecretStr(redis.url), app_id="segmenter-demo",
+            kafka_session_timeout_seconds=6,
+        )  # fmt: skip
+        with progress.step("starting the worker"):
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTER_")}
+            worker = start_worker(workdir, child_env | settings.as_env())
+            stack.callback(worker.stop)
+        with progress.step("publishing the model to Redis"):
+            asyncio.run(publish_model(settings, snapshot))
+    tally = asyncio.run(stream_leads(settings, lead_records(table) + BROKEN_EVENTS, snapshot))
+    print_streamed(snapshot, tally)
+    with steps(quiet) as progress, progress.step("writing the report"):
+        analysis = analyze(model, snapshot, table.X, random_state=seed)
+        report = write_report(out_dir / "report", snapshot, analysis)
+    out.print(f"report at {report}; model at {out_dir / 'model.json'}", highlight=False)
+    if keep_running:
+        save_state(workdir, [kafka, redis, worker])
+        stack.pop_all()
+        out.print(keep_running_help(settings, STATE_FILE, leads), highlight=False)
+
+
+def _leads(leads_file: Path | None, n: int, seed: int, out_dir: Path, drop_invalid: bool) -> LeadTable:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OptionError(f"--out-dir {out_dir}: is a file; give a folder for the leads, model and report")
+    if not out_dir.parent.is_dir():
+        raise OptionError(f"--out-dir {out_dir}: folder {out_dir.parent} does not exist; create it first")
+    out_dir.mkdir(exist_ok=True)
     if leads_file is not None:
-        return read_leads(leads_file)
+        table = read_leads(leads_file, drop_invalid=drop_invalid)
+        if len(table) < 100:
+            raise OptionError(f"{leads_file} has {len(table)} valid leads; the demo streams at least 100")
+        return table
     leads = generate_leads(n, random_state=seed)
     ids = [f"L{i:07d}" for i in range(n)]
     truth = {"true_segment": [leads.segment_names[t] for t in leads.true_segment]}

@@ -7,14 +7,16 @@ from pathlib import Path
 import typer
 
 from segmenter.app import app, user_errors
-from segmenter.console import out
+from segmenter.console import err, out
 from segmenter.exceptions import OptionError
 from segmenter.local_state import STATE_FILE, alive, load_state, running, save_state
 from streams.local import start_services, stop_pid
 
 __all__ = ["down", "status", "up"]
 
-local = typer.Typer(help="Embedded Kafka (Tansu) and Redis (Valkey) on loopback, for trying the worker.")
+local = typer.Typer(
+    help="Embedded Kafka (Tansu) and Redis (Valkey) on loopback, for trying the worker.", rich_markup_mode=None
+)
 app.add_typer(local, name="local")
 
 
@@ -28,6 +30,9 @@ def up() -> None:
     kafka, redis = start_services(workdir)
     save_state(workdir, [kafka, redis])
     out.print(f"export SEGMENTER_KAFKA_BOOTSTRAP={kafka.url}\nexport SEGMENTER_REDIS_URL={redis.url}", highlight=False)
+    err.print(
+        f"(or pass --bootstrap {kafka.url} --redis {redis.url}; stop them with `segmenter local down`)", highlight=False
+    )
 
 
 @local.command()

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from models.exceptions import ConfigError
 from models.settings import Settings
 from segmenter.app import load_settings
 from segmenter.local_state import load_state
@@ -55,7 +56,15 @@ _UNREACHABLE = re.compile(r"refused|bootstrap|connect|timed? ?out|no answer|unre
 def service_settings(bootstrap: str | None = None, redis: str | None = None) -> Settings:
     """The settings from `SEGMENTER_*`, with `--bootstrap` and `--redis` on top when given; a bad value is
     one `ConfigError` line naming the variable."""
-    return load_settings(kafka_bootstrap=bootstrap, redis_url=redis)
+    try:
+        return load_settings(kafka_bootstrap=bootstrap, redis_url=redis)
+    except ConfigError as error:
+        given = {"SEGMENTER_KAFKA_BOOTSTRAP": bootstrap, "SEGMENTER_REDIS_URL": redis}
+        option = {"SEGMENTER_KAFKA_BOOTSTRAP": "--bootstrap", "SEGMENTER_REDIS_URL": "--redis"}
+        variable = str(error).split(":", 1)[0]
+        if given.get(variable) is not None:
+            raise ConfigError(f"{option[variable]}{str(error).removeprefix(variable)}") from None
+        raise
 
 
 def service_hint(error: ServiceUnavailableError, settings: Settings) -> str:
@@ -69,7 +78,8 @@ def service_hint(error: ServiceUnavailableError, settings: Settings) -> str:
     else:
         where, option = f"Kafka at {settings.kafka_bootstrap}", "--bootstrap HOST:PORT"
         variable = "SEGMENTER_KAFKA_BOOTSTRAP"
-    reason = "connection refused" if "refused" in text.lower() or "bootstrap" in text.lower() else "no answer"
+    refused = any(word in text.lower() for word in ("refused", "bootstrap", "error 111", "connect call failed"))
+    reason = "connection refused" if refused else "no answer"
     state = load_state()
     service = state["services"].get("redis" if redis else "kafka") if state is not None else None
     if service is not None:
