@@ -6,7 +6,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.neighbors import NearestNeighbors
 
 from segmentation.density import compare_dbscan, compare_hierarchical, knee_eps
-from segmentation.exceptions import SegmenterError
+from segmentation.exceptions import InvalidParameterError, SegmenterError
 
 
 def two_blobs_and_noise(seed: int = 0, noise: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -89,3 +89,25 @@ def test_ward_samples_large_inputs() -> None:
     h = compare_hierarchical(Z, labels, 3, sample_size=60, random_state=1)
     assert h.sample_size == 60
     assert h == compare_hierarchical(Z, labels, 3, sample_size=60, random_state=1)
+
+
+@pytest.mark.parametrize("n", [2, 5, 23, 47])
+def test_dbscan_refuses_fewer_leads_than_twice_min_samples(n: int) -> None:
+    Z = np.random.default_rng(0).normal(size=(n, 12))
+    with pytest.raises(
+        InvalidParameterError, match=f"DBSCAN needs at least 48 leads \\(twice min_samples 24\\), got {n}"
+    ):
+        compare_dbscan(Z, np.zeros(n, dtype=int))
+
+
+def test_dbscan_on_48_leads_runs_and_identical_leads_give_no_radius() -> None:
+    Z = np.random.default_rng(0).normal(size=(48, 12))
+    assert compare_dbscan(Z, np.zeros(48, dtype=int)).sample_size == 48
+    with pytest.raises(InvalidParameterError, match="the k-distance knee is 0"):
+        compare_dbscan(np.zeros((60, 2)), np.zeros(60, dtype=int))
+
+
+def test_ward_refuses_fewer_leads_than_groups() -> None:
+    with pytest.raises(InvalidParameterError, match="Ward clustering into 3 groups needs at least 3 leads, got 2"):
+        compare_hierarchical(np.array([[0.0], [1.0]]), np.array([0, 1]), 3)
+    assert compare_hierarchical(np.array([[0.0], [1.0]]), np.array([0, 1]), 2).ari_vs_kmeans == 1.0

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 
-from segmentation.exceptions import SegmenterError
+from segmentation.exceptions import InvalidParameterError, SegmenterError
 from segmentation.projection import Projection, fit_projection
 
 
@@ -72,3 +72,12 @@ def test_bad_component_counts_are_refused(n_components: float, message: str) -> 
     with pytest.raises(SegmenterError) as caught:
         fit_projection(spread(), n_components)
     assert str(caught.value) == message
+
+
+def test_pca_refuses_more_components_than_leads_and_a_single_lead() -> None:
+    Z = np.random.default_rng(0).normal(size=(3, 12))
+    with pytest.raises(InvalidParameterError, match="PCA with 5 components needs at least as many leads, got 3"):
+        fit_projection(Z, 5)
+    with pytest.raises(InvalidParameterError, match="PCA needs at least 2 leads, got 1"):
+        fit_projection(Z[:1], 2)
+    assert fit_projection(Z[:2], 2).components.shape == (2, 12)

@@ -147,3 +147,11 @@ def test_silhouette_k_is_the_k_with_the_best_silhouette() -> None:
 
     selection = KSelection(4, "why", (score(2, 0.3), score(3, 0.6), score(4, 0.5)))
     assert selection.silhouette_k == 3
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 11, 23])
+def test_few_leads_are_scanned_up_to_k_equal_n_minus_1(n: int) -> None:
+    Z = np.random.default_rng(n).normal(size=(n, 12))
+    selection = find_optimal_clusters(Z, max_k=n - 1)
+    assert [s.k for s in selection.scores] == list(range(2, n))
+    assert 2 <= selection.k <= n - 1
