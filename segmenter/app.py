@@ -51,7 +51,8 @@ class _OneLineErrors(TyperGroup):
             sys.stdout.write(error.format_message() + "\n")
             code = 0
         except click_errors.UsageError as error:
-            where = error.ctx.command_path if error.ctx else "segmenter"
+            # Named `segmenter` however it was started (the entry point, python -m, a test runner).
+            where = " ".join(["segmenter", *(error.ctx.command_path.split(" ")[1:] if error.ctx else [])])
             message = " ".join(error.format_message().split()).rstrip(".")
             code = fail(f"{where}: {message} (see `{where} --help`)", error.exit_code).exit_code
         except click_errors.ClickException as error:
