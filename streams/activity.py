@@ -26,7 +26,8 @@ __all__ = ["Activity", "Window"]
 log = logging.getLogger(__name__)
 
 _SEGMENT_ID = itemgetter(1)  # Routed.segment_id
-_LATENCY_SAMPLES = 8  # leads per batch whose latency is observed
+_LATENCY_SAMPLES = 8  # leads of a sampled batch whose latency is observed
+_SAMPLE_SECONDS = 0.1  # at most this often a batch gives rows to the scatter and latencies to the histogram
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Activity:
         self._progress_seconds = progress_seconds
         self._progress_at = self.started_at
         self._progress_from = 0
+        self._sampled_at = 0.0
+        self._assigned_counters: dict[int, Any] = {}  # the labelled child per segment id, looked up once
 
     def routed(
         self,
@@ -98,7 +101,9 @@ class Activity:
         self._count_in_window(now, received, by_segment, len(rejected))
         metrics.RECEIVED.inc(received)
         for segment_id, count in by_segment.items():
-            metrics.ASSIGNED.labels(segment_id=str(segment_id)).inc(count)
+            if (counter := self._assigned_counters.get(segment_id)) is None:
+                counter = self._assigned_counters[segment_id] = metrics.ASSIGNED.labels(segment_id=str(segment_id))
+            counter.inc(count)
         for error_class, count in dead.items():
             metrics.DEAD_LETTERED.labels(error_class=error_class).inc(count)
         if moved:
@@ -108,7 +113,8 @@ class Activity:
             self._remember_dead_letters(now, rejected)
         metrics.BATCH_SIZE.observe(received)
         metrics.BATCH_SECONDS.observe(max(now - started, 0.0))
-        if outputs:
+        if outputs and now - self._sampled_at >= _SAMPLE_SECONDS:
+            self._sampled_at = now
             self._observe_latency(now, valid)
             self._keep_rows(X, outputs)
         if now - self._progress_at >= self._progress_seconds:
@@ -186,12 +192,14 @@ class Activity:
             metrics.ASSIGNMENT_LATENCY.observe(max(now - event_time, 0.0))
 
     def _keep_rows(self, X: np.ndarray, outputs: Sequence[Routed]) -> None:
-        take = min(len(outputs), self._points_per_batch)
-        chosen = np.linspace(0, len(outputs) - 1, take).astype(np.int64)
-        at = (self._next_row + np.arange(take)) % len(self._rows)
-        self._rows[at] = X[chosen]
-        self._row_segments[at] = [outputs[i].segment_id for i in chosen.tolist()]
-        self._next_row = int(at[-1] + 1) % len(self._rows)
+        step = max(1, len(outputs) // self._points_per_batch)
+        rows = X[::step][: self._points_per_batch]
+        segments = [output.segment_id for output in outputs[::step][: self._points_per_batch]]
+        start = self._next_row
+        end = min(start + len(rows), len(self._rows))
+        self._rows[start:end] = rows[: end - start]
+        self._row_segments[start:end] = segments[: end - start]
+        self._next_row = end % len(self._rows)
 
     def _progress(self, now: float) -> None:
         leads, seconds = self.received - self._progress_from, now - self._progress_at
