@@ -5,6 +5,7 @@ second (aiokafka's producer logs every failed connection attempt while a broker 
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ _FRAMEWORKS = ("faust", "mode", "aiokafka", "kafka", "aiohttp", "asyncio", "redi
 _OWN = ("streams", "segmenter", "models", "segmentation")
 # Lines of the frameworks that are notable events, kept at INFO: the worker is ready.
 _KEEP = ("[^Worker]: Ready",)
+_SERVICE_STEP = re.compile(r"\[\^[-\w]+\]: (Starting|Stopping)\.\.\.")
 
 
 class QuietFrameworks(logging.Filter):
@@ -30,8 +32,11 @@ class QuietFrameworks(logging.Filter):
         self._seen: dict[tuple[str, object], list[float]] = {}  # (logger, template) -> [last said, held back]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(_OWN) or self._debug:
+        if self._debug:
             return True
+        if record.name.startswith(_OWN):
+            # mode says each of our services' start and stop: chatter, not events.
+            return not (record.levelno == logging.INFO and _SERVICE_STEP.fullmatch(record.getMessage()))
         if record.levelno < logging.WARNING:
             return record.levelno >= logging.INFO and any(keep in record.getMessage() for keep in _KEEP)
         key = (record.name, record.msg)

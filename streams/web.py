@@ -104,8 +104,8 @@ class WebServer(mode.Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        token = settings.web_token.get_secret_value() if settings.web_token else None
-        self._app = web_app(holder, activity, checks, token)
+        token = settings.web_token.get_secret_value() if settings.web_token else ""
+        self._app = web_app(holder, activity, checks, token or None)  # an empty token (compose's default) is none
         self._host, self._port = settings.web_host, settings.web_port
         self._runner: web.AppRunner | None = None
 

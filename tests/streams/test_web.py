@@ -149,6 +149,7 @@ def test_frameworks_are_quiet_and_a_repeated_error_is_said_once_a_minute() -> No
     assert not quiet.filter(record("faust.transport", logging.INFO, "[^--Consumer]: Starting..."))
     assert quiet.filter(record("mode.worker", logging.INFO, "[^Worker]: Ready"))
     assert quiet.filter(record("streams.router", logging.INFO, "serving model version 3"))
+    assert not quiet.filter(record("streams.serving", logging.INFO, "[^-ModelHolder]: Starting..."))
     said = [
         quiet.filter(record("aiokafka.client", logging.ERROR, "Unable connect to node with id %s", 1))
         for _ in range(3000)
