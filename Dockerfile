@@ -25,5 +25,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 RUN groupadd --gid 10001 segmenter && useradd --uid 10001 --gid 10001 --create-home segmenter
 USER 10001:10001
 WORKDIR /home/segmenter
+# The worker's HTTP port: /metrics, /healthz, /readyz and the dashboard. In a container loopback reaches
+# nothing from outside, so it binds every interface here; SEGMENTER_WEB_TOKEN guards all but the probes.
+ENV SEGMENTER_WEB_HOST=0.0.0.0
+EXPOSE 6066
 ENTRYPOINT ["segmenter"]
 CMD ["worker"]

@@ -112,8 +112,9 @@ def test_start_order_kafka_and_redis_then_worker_then_init_model(services: dict[
     assert depends_on(services["kafka"]) == {}
     assert depends_on(services["redis"]) == {}
     assert depends_on(services["worker"]) == {"kafka": "service_healthy", "redis": "service_healthy"}
-    # `segmenter publish` announces on the models topic, which the worker creates at start.
-    assert depends_on(services["init-model"]) == {"worker": "service_healthy"}
+    # The worker is healthy (ready) only once a model is served, which init-model publishes: it waits for the
+    # worker's topics itself (`segmenter publish` announces on the models topic, which the worker creates).
+    assert depends_on(services["init-model"]) == {"worker": "service_started"}
 
 
 def test_init_model_is_a_one_shot_job_that_generates_fits_and_publishes(services: dict[str, Any]) -> None:
@@ -143,11 +144,13 @@ def test_embedded_python_compiles_and_uses_the_project_code(services: dict[str, 
     health = services["worker"]["healthcheck"]["test"]
     assert health[:3] == ["CMD", "python", "-c"]
     compile(health[3], "worker healthcheck", "exec")
-    assert "topic_layout(settings)" in health[3]  # the worker's own topic list, models topic included
+    port = environment(services["worker"])["SEGMENTER_WEB_PORT"]
+    assert f"http://127.0.0.1:{port}/readyz" in health[3]  # ready: a model, the group, Kafka and Redis
     script = services["init-model"]["command"][0]
     heredoc = re.search(r"<<'PY'\n(.*?)\nPY\n", script, re.S)
     assert heredoc, "init-model's Python check is a <<'PY' heredoc"
     compile(heredoc[1], "init-model check", "exec")
+    assert "topic_layout(settings)" in heredoc[1]  # waits for the worker's own topics, models topic included
 
 
 def test_every_segmenter_variable_in_the_compose_file_is_a_setting() -> None:
@@ -255,7 +258,11 @@ def test_data_lives_in_named_volumes(compose: dict[str, Any]) -> None:
 def test_worker_can_be_scaled(services: dict[str, Any]) -> None:
     worker = services["worker"]
     assert "container_name" not in worker  # a fixed name allows one container
-    assert not worker.get("ports")  # a fixed host port allows one container
+    # A fixed host port allows one container: the HTTP port is published on loopback at a port Docker picks.
+    assert worker.get("ports", []) == ["127.0.0.1::6066"]
+    env = environment(worker)
+    assert env["SEGMENTER_WEB_PORT"] == "6066" and env["SEGMENTER_WEB_HOST"] == "0.0.0.0"
+    assert env["SEGMENTER_WEB_TOKEN"] == ""  # none unless the operator sets SEGMENTER_WEB_TOKEN
     assert "SEGMENTER_APP_ID" not in environment(worker) or environment(worker)["SEGMENTER_APP_ID"]
     assert worker.get("command", ["worker"]) == ["worker"]
 
