@@ -7,7 +7,8 @@
 # start   Kafka (version pinned in .ci/kafka/pom.xml; jars fetched by Maven, cached in $SEGMENTER_CI_CACHE)
 #         as a single-node KRaft broker+controller with a PLAINTEXT, a SASL_PLAINTEXT (SCRAM-SHA-256) and
 #         an SSL listener (certificate from a throwaway CA made with openssl at each start), and Debian's
-#         redis-server (installed with apt-get if missing) with an ACL user.
+#         redis-server (installed with apt-get if missing) with an ACL user; installs Debian's chromium if
+#         missing (for the dashboard's browser test).
 #         Only the export lines go to stdout; progress and errors go to stderr. Idempotent: if both
 #         services already run from this state dir, it prints their exports again. On failure it prints
 #         the log tails to stderr, stops what it started, and prints `false` on stdout so that a bare
@@ -195,6 +196,12 @@ ensure_tools() {
         log "redis-server missing: apt-get install redis-server"
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+    fi
+    # Not a service: the browser tests/integration/test_dashboard.py opens the worker's dashboard in.
+    if ! command -v chromium >/dev/null; then
+        log "chromium missing (the dashboard's browser test): apt-get install chromium"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
     fi
 }
 
