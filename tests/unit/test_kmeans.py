@@ -1,4 +1,4 @@
-"""`fit_kmeans`: seeded K-Means / MiniBatchKMeans with canonical ids, and `squared_distances`."""
+"""`fit_kmeans`: seeded K-Means / refined mini-batches with canonical ids, and `squared_distances`."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,8 @@ from hypothesis.extra.numpy import arrays
 import segmentation.kmeans as kmeans_module
 from segmentation.exceptions import SegmenterError
 from segmentation.kmeans import MINIBATCH_ABOVE, fit_kmeans, squared_distances
+from segmentation.preprocessing import LeadScaler
+from segmentation.synthetic import generate_leads
 
 
 def brute_force_d2(Z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -33,11 +35,14 @@ def test_two_groups_larger_first() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+@pytest.mark.parametrize("algorithm", ["kmeans", "minibatch"])
 @settings(max_examples=25, deadline=None)
 @given(data=matrices_and_k(), seed=st.integers(0, 2**31 - 1))
-def test_labels_are_in_range_and_each_lead_gets_its_nearest_centroid(data: tuple[np.ndarray, int], seed: int) -> None:
+def test_labels_are_in_range_and_each_lead_gets_its_nearest_centroid(
+    algorithm: str, data: tuple[np.ndarray, int], seed: int
+) -> None:
     Z, k = data
-    fit = fit_kmeans(Z, k, random_state=seed)
+    fit = fit_kmeans(Z, k, random_state=seed, algorithm=algorithm)
     assert fit.centroids.shape == (k, Z.shape[1])
     assert fit.labels.shape == (len(Z),)
     assert fit.labels.min() >= 0
@@ -49,11 +54,13 @@ def test_labels_are_in_range_and_each_lead_gets_its_nearest_centroid(data: tuple
 
 
 @pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+@pytest.mark.parametrize("algorithm", ["kmeans", "minibatch"])
 @settings(max_examples=25, deadline=None)
 @given(data=matrices_and_k(), seed=st.integers(0, 2**31 - 1))
-def test_same_seed_gives_the_same_centroids_and_labels(data: tuple[np.ndarray, int], seed: int) -> None:
+def test_same_seed_gives_the_same_centroids_and_labels(algorithm: str, data: tuple[np.ndarray, int], seed: int) -> None:
     Z, k = data
-    a, b = fit_kmeans(Z, k, random_state=seed), fit_kmeans(Z.copy(), k, random_state=seed)
+    a = fit_kmeans(Z, k, random_state=seed, algorithm=algorithm)
+    b = fit_kmeans(Z.copy(), k, random_state=seed, algorithm=algorithm)
     assert np.array_equal(a.centroids, b.centroids)
     assert np.array_equal(a.labels, b.labels)
     assert a.inertia == b.inertia
@@ -86,17 +93,39 @@ def test_minibatch_labels_are_the_nearest_stored_centroid() -> None:
     assert np.array_equal(fit.labels, brute_force_d2(Z, fit.centroids).argmin(axis=1))
 
 
+@pytest.mark.parametrize("seed", [0, 3, 6])
+def test_minibatch_recovers_the_planted_segments_where_one_minibatch_run_does_not(seed: int) -> None:
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    leads = generate_leads(4000, random_state=9)
+    Z = LeadScaler().fit_transform(leads.X)
+    full = fit_kmeans(Z, 5, algorithm="kmeans")
+    # What fit_kmeans ran before: one MiniBatchKMeans, which merges two segments and splits one here.
+    single = MiniBatchKMeans(n_clusters=5, n_init=3, batch_size=4096, random_state=seed).fit(Z)
+    single_inertia = float(squared_distances(Z, single.cluster_centers_).min(axis=1).sum())
+    assert adjusted_rand_score(leads.true_segment, single.predict(Z)) < 0.8
+    assert single_inertia > 1.1 * full.inertia
+
+    fit = fit_kmeans(Z, 5, algorithm="minibatch", random_state=seed)
+    assert fit.algorithm == "minibatch"
+    assert adjusted_rand_score(leads.true_segment, fit.labels) > 0.93
+    assert fit.inertia == pytest.approx(full.inertia, rel=1e-4)
+    assert np.bincount(fit.labels).tolist() == pytest.approx(np.bincount(full.labels).tolist(), abs=5)
+
+
 @pytest.mark.parametrize(
     ("k", "algorithm", "message"),
     [
         (0, "auto", "k must be between 1 and the number of leads (3), got 0"),
         (4, "auto", "k must be between 1 and the number of leads (3), got 4"),
         (2, "lloyd", "algorithm must be auto, kmeans or minibatch, got 'lloyd'"),
+        (2, "minibatch", "n_init must be at least 1, got 0"),
     ],
 )
 def test_bad_parameters_are_refused(k: int, algorithm: str, message: str) -> None:
     with pytest.raises(SegmenterError) as caught:
-        fit_kmeans(np.zeros((3, 1)), k, algorithm=algorithm)
+        fit_kmeans(np.zeros((3, 1)), k, algorithm=algorithm, n_init=0 if algorithm == "minibatch" else None)
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
 
