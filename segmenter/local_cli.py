@@ -1,5 +1,6 @@
 """`segmenter local up|down|status`: the embedded Kafka and Redis as background processes."""
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -48,6 +49,8 @@ def down() -> None:
         out.print(f"{name}: {'stopped' if stopped else 'was not running'}")
     shutil.rmtree(state["workdir"], ignore_errors=True)
     STATE_FILE.unlink()
+    with contextlib.suppress(OSError):  # the user's state folder, unless something else is in it
+        STATE_FILE.parent.rmdir()
 
 
 @local.command()
