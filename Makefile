@@ -11,12 +11,13 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@echo "installing the project and its tools into $(VENV) (about a minute the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
 
-demo: $(STAMP) ## Generate 5,000 leads, choose K, fit, print the segment table, write the report
+demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report
 	$(BIN)/segmenter demo
 
 test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), doctests

@@ -46,7 +46,10 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
 def apache_kafka(request: pytest.FixtureRequest, kafka_flavour: str) -> str:
     """The bootstrap server if it is Apache Kafka; skips the test on Tansu (before starting it)."""
     if kafka_flavour == "tansu":
-        pytest.skip(f"fault tests need Apache Kafka: set {KAFKA_ENV} and {REDIS_ENV} (`.ci/services.sh start`)")
+        pytest.skip(
+            f"fault tests need Apache Kafka: `bash .ci/run` runs them, or set {KAFKA_ENV} and {REDIS_ENV} to the"
+            " services `.ci/services.sh start` prints"
+        )
     bootstrap: str = request.getfixturevalue("kafka_bootstrap")
     return bootstrap
 

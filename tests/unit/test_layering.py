@@ -145,4 +145,4 @@ def test_the_worker_loads_no_fitting_or_plotting_library() -> None:
     that fit or draw (and in the refit's child process), so the routing process stays small."""
     worker = probe([["segmenter.main", "streams.app"]])[0]
     assert {"faust", "aiokafka", "numpy"} <= set(worker["loaded"])
-    assert not {"sklearn", "scipy", "matplotlib"} & set(worker["loaded"])
+    assert not {"sklearn", "scipy", "matplotlib", "pyarrow"} & set(worker["loaded"])
