@@ -11,6 +11,7 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError
 from models.settings import Settings
 from streams.exceptions import WorkerStoppingError
 from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.kafka_backoff import back_off_metadata_retries
 from streams.router import BatchRouter
 
 __all__ = ["BatchEngine"]
@@ -69,6 +70,7 @@ class BatchEngine(mode.Service):
             max_partition_fetch_bytes=max(1_048_576, s.max_event_bytes * 4),
             **aiokafka_security(s),
         )
+        back_off_metadata_retries(self._consumer._client)
         self._consumer.subscribe([s.leads_topic], listener=_FinishBatchFirst(self))
         await self._consumer.start()
 

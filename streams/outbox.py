@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from models.settings import Settings
 from streams.kafka import aiokafka_security, bootstrap_servers
+from streams.kafka_backoff import back_off_metadata_retries
 from streams.records import Outgoing
 
 __all__ = ["KafkaOutbox", "Outbox", "PRODUCER_OPTIONS"]
@@ -40,6 +41,7 @@ class KafkaOutbox(mode.Service):
             request_timeout_ms=30_000,
             **PRODUCER_OPTIONS | aiokafka_security(self._settings),
         )
+        back_off_metadata_retries(self._producer.client)
         await self._producer.start()
 
     async def on_stop(self) -> None:
