@@ -38,7 +38,7 @@ __all__ = [
     "value",
 ]
 
-disable_created_metrics()  # no `*_created` series beside every counter and histogram
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series beside each counter
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
