@@ -1,7 +1,8 @@
 """Benchmark K selection (K=2..10) on generated leads, against the naive loop, and print JSON and a table.
 
-Rerun: `.venv/bin/python bench/kselect.py --write-docs docs/performance.md`. With `--seeds 5`, fit each size
-on five seeds instead and score every fit against the planted segments and full K-Means:
+Rerun: `.venv/bin/python bench/kselect.py --write-docs docs/performance.md`. With `--seeds 5`, generate each
+size with five seeds instead, fit each as `segmenter fit` does (seed `--fit-seed`, 0 by default) and score
+every fit against the planted segments and full K-Means:
 `.venv/bin/python bench/kselect.py --seeds 5 --sizes 1000000 --write-docs docs/performance.md`.
 """
 
@@ -52,8 +53,8 @@ The section below is written by the benchmark; do not edit it by hand. To rerun:
 {BEGIN}
 {END}
 
-Fits at every size: `--seeds 5 --sizes 1000000` generates the leads with each seed and fits them with
-the same seed, once per seed.
+Fits at every size: `--seeds 5 --sizes 1000000` generates the leads with five seeds and fits each as
+`segmenter fit` does (seed 0), once per seed.
 
 {SEEDS_BEGIN}
 {SEEDS_END}
@@ -119,23 +120,24 @@ def measure_naive(Z: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, Any]
     }
 
 
-def measure_seed(n: int, seed: int) -> dict[str, Any]:
+def measure_seed(n: int, seed: int, fit_seed: int) -> dict[str, Any]:
     """Choose K and fit leads generated with `seed` (timed once), then score the labels against the planted
     segments, and the inertia against full K-Means and against one MiniBatchKMeans run (what fits used to be)."""
     leads = generate_leads(n, random_state=seed)
     load_before = os.getloadavg()[0]
     max_k = K_RANGE[-1]
-    model, fit_s, _ = timed(lambda: LeadSegmenter(max_k=max_k, random_state=seed).fit(leads.X), 1)
+    model, fit_s, _ = timed(lambda: LeadSegmenter(max_k=max_k, random_state=fit_seed).fit(leads.X), 1)
     Z, k = model.transform(leads.X), model.n_clusters_
-    _, kmeans_s, _ = timed(lambda: fit_kmeans(Z, k, random_state=seed), 1)
+    _, kmeans_s, _ = timed(lambda: fit_kmeans(Z, k, random_state=fit_seed), 1)
     load_after = os.getloadavg()[0]
-    full = fit_kmeans(Z, k, random_state=seed, algorithm="kmeans")
-    single = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=seed).fit(Z).cluster_centers_
+    full = fit_kmeans(Z, k, random_state=fit_seed, algorithm="kmeans")
+    single = MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=fit_seed).fit(Z).cluster_centers_
     single_labels = squared_distances(Z, single).argmin(axis=1)
     single_inertia = float(((Z - single[single_labels]) ** 2).sum())
     return {
         "leads": n,
         "seed": seed,
+        "fit_seed": fit_seed,
         "choose_k_and_fit_s": fit_s,
         "fit_s": kmeans_s,
         "k": k,
@@ -240,12 +242,13 @@ def seeds_markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [
         f"Measured {env['date']} with Python {env['python']}, numpy {env['numpy']}, scikit-learn "
-        f'{env["scikit_learn"]}, {env["cpus"]} CPUs, planted K = {PLANTED_K}; each fit timed once. "choose K + fit" '
-        'is `LeadSegmenter(random_state=seed).fit`, "fit" is `fit_kmeans` alone with the chosen K. Inertia is '
-        'divided by full K-Means\' (`algorithm="kmeans"`, 3 restarts) on the same leads; "one MiniBatchKMeans" '
-        "is what fits ran before: a single `MiniBatchKMeans(n_init=3, batch_size=4096)` on every lead.",
+        f"{env['scikit_learn']}, {env['cpus']} CPUs, planted K = {PLANTED_K}. Leads generated with each seed, "
+        f"fitted as by `segmenter fit --seed {report['fit_seed']}`, each fit timed once. Choose K + fit: "
+        "`LeadSegmenter(random_state=fit_seed).fit`; fit: `fit_kmeans` alone with the chosen K. Inertia is divided "
+        "by that of full K-Means (`algorithm=kmeans`, 3 restarts) on the same leads. One MiniBatchKMeans: what "
+        "fits ran before, a single `MiniBatchKMeans(n_init=3, batch_size=4096)` on every lead.",
         "",
-        "| leads | seed | choose K + fit s | fit s | K | fit | ARI | inertia ÷ K-Means "
+        "| leads | leads' seed | choose K + fit s | fit s | K | fit | ARI | inertia ÷ K-Means "
         "| one MiniBatchKMeans: ARI | its inertia ÷ K-Means | load 1 min |",
         "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
@@ -282,13 +285,19 @@ def environment() -> dict[str, Any]:
     }
 
 
-def run_seeds(sizes: list[int], seeds: list[int], docs: Path | None) -> None:
+def run_seeds(sizes: list[int], seeds: list[int], fit_seed: int, docs: Path | None) -> None:
     rows = []
     for n in sizes:
         for seed in seeds:
             print(f"{n:,} leads, seed {seed}: choosing K and fitting", file=sys.stderr)
-            rows.append(measure_seed(n, seed))
-    report = {"planted_k": PLANTED_K, "seeds": rows, "environment": environment(), "targets": seed_targets(rows)}
+            rows.append(measure_seed(n, seed, fit_seed))
+    report = {
+        "planted_k": PLANTED_K,
+        "fit_seed": fit_seed,
+        "seeds": rows,
+        "environment": environment(),
+        "targets": seed_targets(rows),
+    }
     table = seeds_markdown(report)
     print(json.dumps(report, indent=2))
     print()
@@ -304,7 +313,10 @@ def main() -> None:
     parser.add_argument("--skip-naive", action="store_true", help=f"skip the naive loop on {NAIVE_SIZE:,} leads")
     parser.add_argument("--seed", type=int, default=0, help="seed for the leads and every fit")
     parser.add_argument(
-        "--seeds", type=int, metavar="N", help="fit each size on seeds --seed..--seed+N-1 and score every fit instead"
+        "--seeds", type=int, metavar="N", help="generate each size with seeds --seed..--seed+N-1, fit and score each"
+    )
+    parser.add_argument(
+        "--fit-seed", type=int, default=0, help="with --seeds: the fits' seed (segmenter fit's default)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing of ours (median shown); naive runs once")
     parser.add_argument("--write-docs", type=Path, metavar="FILE", help="rewrite the kselect section of FILE")
@@ -320,7 +332,7 @@ def main() -> None:
     if args.seeds is not None:
         if args.seeds < 1:
             parser.error(f"--seeds must be at least 1, got {args.seeds}")
-        run_seeds(sizes, list(range(args.seed, args.seed + args.seeds)), args.write_docs)
+        run_seeds(sizes, list(range(args.seed, args.seed + args.seeds)), args.fit_seed, args.write_docs)
         return
     if not args.skip_naive and NAIVE_SIZE not in sizes:
         parser.error(f"the naive loop runs on {NAIVE_SIZE:,} leads: add {NAIVE_SIZE} to --sizes or pass --skip-naive")

@@ -23,8 +23,8 @@ MINIBATCH_ABOVE = 50_000
 # Above it, each of MINIBATCH_INITS mini-batch runs (own k-means++ start) sees at most MINIBATCH_SAMPLE
 # rows; the one with the lowest inertia on a held-out slice (a tenth of the rows, at most MINIBATCH_HOLDOUT)
 # is refined by up to REFINE_PASSES full-batch Lloyd passes over every row. One MiniBatchKMeans run on all
-# rows, as before, settled in a local optimum (two segments merged, one split) in 4 of 40 fits of
-# 1,000,000 generated leads (ARI 0.64-0.75 against the planted segments): see docs/performance.md.
+# rows, as before, settled in a local optimum for some seeds (two segments merged, one split): see the
+# fits on five seeds in docs/performance.md.
 MINIBATCH_SAMPLE = 100_000
 MINIBATCH_HOLDOUT = 50_000
 MINIBATCH_INITS = 5
