@@ -65,10 +65,13 @@ def shown(dom: str, key: str) -> int | None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine: `apt-get install chromium` (.ci/run does)")
-def test_the_dashboard_in_a_browser_shows_what_was_sent(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["batch", "agent"])
+def test_the_dashboard_in_a_browser_shows_what_was_sent(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, engine: str
+) -> None:
     port, token = free_port(), secrets.token_urlsafe(16)
     env = os.environ | worker_env(
-        kafka_bootstrap, redis_url, SEGMENTER_WEB_PORT=str(port), SEGMENTER_WEB_TOKEN=token, SEGMENTER_ENGINE="batch"
+        kafka_bootstrap, redis_url, SEGMENTER_WEB_PORT=str(port), SEGMENTER_WEB_TOKEN=token, SEGMENTER_ENGINE=engine
     )
     base = f"http://127.0.0.1:{port}"
     path, snapshot = model_file(tmp_path, k=5, version=1)
@@ -97,7 +100,7 @@ def test_the_dashboard_in_a_browser_shows_what_was_sent(kafka_bootstrap: str, re
 
         wait_for(page_shows_everything, 90, "the page to show every lead sent", interval=1)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        screenshot = ARTIFACTS / "dashboard.png"
+        screenshot = ARTIFACTS / f"dashboard-{engine}.png"
         chromium("--window-size=1400,1500", "--virtual-time-budget=3000", f"--screenshot={screenshot}", url)
 
         scraped = get(f"{base}/metrics", token)[1]
