@@ -98,6 +98,9 @@ def _model(model: ServingModel) -> dict[str, Any]:
             {"id": s.id, "name": s.name, "share_at_fit": round(s.share, 4), "strategy": s.strategy.model_dump()}
             for s in snapshot.segments
         ],
+        "restored_from": snapshot.restored_from,
+        "gate": None if snapshot.gate is None else snapshot.gate.model_dump(mode="json"),
+        "lineage": [entry.model_dump(mode="json", by_alias=True) for entry in snapshot.lineage or []],
     }
 
 
@@ -219,6 +222,26 @@ def _model_html(model: dict[str, Any] | None) -> str:
     ]
     if fit["k_selection"]:
         lines.append(f"<p>K chosen: {_e(fit['k_selection'])}</p>")
+    if model["restored_from"]:
+        lines.append(f"<p>content of version {model['restored_from']} (rolled back or pinned)</p>")
+    if gate := model["gate"]:
+        scores = ", ".join(
+            f"{_e(name)} {value:.3g} (served {gate['served'].get(name, float('nan')):.3g})"
+            for name, value in gate["candidate"].items()
+        )
+        lines.append(
+            f'<p id="gate">gate: {_e(gate["decision"])} against version {gate["served_version"]} on '
+            f"{gate['held_out']} held-out leads ({gate['moved_share']:.1%} moved); {scores}. "
+            f"{_e('; '.join(gate['reasons']))}</p>"
+        )
+    if model["lineage"]:
+        changes = ", ".join(
+            f"{_e(entry['kind'])} {entry['segment_id']}"
+            + (f" from {entry['from']}" if entry["from"] and entry["kind"] != "kept" else "")
+            + (f" into {entry['into']}" if entry["into"] and entry["kind"] != "kept" else "")
+            for entry in model["lineage"]
+        )
+        lines.append(f'<p id="lineage">lineage: {changes}</p>')
     head = "<tr><th>id</th><th>name</th><th>share at fit</th><th>message</th><th>close rate</th><th>deal size</th></tr>"
     rows = "".join(
         f"<tr><td>{seg['id']}</td><td>{_e(seg['name'])}</td><td>{seg['share_at_fit']:.1%}</td>"

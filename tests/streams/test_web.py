@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from models.settings import Settings
-from models.snapshot import ModelSnapshot
+from models.snapshot import GateReport, LineageEntry, ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
@@ -98,6 +98,33 @@ def test_metrics_and_the_dashboard_show_what_was_routed_and_never_a_payload(snap
         assert "PRIVATE-42" not in json.dumps(state)
 
     serve(holder_of(snapshot), activity, test)
+
+
+def test_the_dashboard_shows_the_gate_scores_and_lineage_of_a_refitted_model(snapshot: ModelSnapshot) -> None:
+    gate = GateReport(
+        decision="promoted", reasons=["not worse beyond the tolerances"], served_version=2, k=4, served_k=4,
+        held_out=500, moved_share=0.04, candidate={"silhouette": 0.41}, served={"silhouette": 0.39},
+    )  # fmt: skip
+    lineage = [
+        LineageEntry(segment_id=0, kind="kept", **{"from": [0]}, into=[0]),
+        LineageEntry(segment_id=7, kind="split", **{"from": [1]}, into=[7, 8]),
+    ]
+    refitted = snapshot.model_copy(update={"gate": gate, "lineage": lineage})
+
+    async def test(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/")).text()
+        state = await (await client.get("/dashboard/state.json")).json()
+        assert "gate: promoted against version 2 on 500 held-out leads (4.0% moved)" in page
+        assert "silhouette 0.41 (served 0.39)" in page and "split 7 from [1] into [7, 8]" in page
+        assert state["model"]["lineage"][1] == {
+            "segment_id": 7,
+            "kind": "split",
+            "from": [1],
+            "into": [7, 8],
+            "name": None,
+        }
+
+    serve(holder_of(refitted), Activity(), test)
 
 
 def test_the_token_guards_every_path_but_the_probes(snapshot: ModelSnapshot) -> None:
