@@ -16,14 +16,15 @@ from models.settings import Settings
 from streams import metrics
 from streams.activity import Activity
 from streams.batch_engine import BatchEngine
+from streams.control import Controller
 from streams.kafka import bootstrap_servers, ensure_topics, faust_app_id, faust_credentials
 from streams.logs import logging_config
 from streams.outbox import KafkaOutbox
 from streams.previous import RedisPreviousSegments
-from streams.publishing import publish_model
+from streams.publishing import announce
 from streams.records import LeadMessage
 from streams.redis_health import RedisHealth
-from streams.refit import LeadSample, Refitter, parse_command
+from streams.refit import LeadSample, Refitter
 from streams.router import BatchRouter
 from streams.serving import ModelHolder
 from streams.store import RedisModelStore, redis_client
@@ -34,7 +35,9 @@ __all__ = ["create_app", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faust.App, list[mode.Service]]:
+def create_app(
+    settings: Settings, datadir: Path, seed: np.ndarray | None = None
+) -> tuple[faust.App, list[mode.Service]]:
     """The Faust app and the services the worker runs beside it: the model holder, the producer of
     outputs, the refitter (its sample first filled with the `seed` leads, if any) and with the
     `batch` engine the consumer of the leads topic."""
@@ -44,7 +47,7 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
         broker=[f"kafka://{host}" for host in bootstrap_servers(settings)],
         broker_credentials=faust_credentials(settings),
         web_enabled=False,
-        datadir=str(Path(tempfile.gettempdir()) / f"segmenter-{settings.app_id}"),
+        datadir=str(datadir),  # Faust's local state: the worker keeps none of its own there
         key_serializer="raw",
         value_serializer="raw",
         topic_allow_declare=False,  # ensure_topics creates every topic with its partition count
@@ -69,7 +72,8 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
         sample.add(seed)
     activity = Activity()
     router = BatchRouter(settings, holder, previous, outbox, on_routed=sample.add, activity=activity)
-    refitter = Refitter(settings, holder, sample, lambda snapshot: publish_model(settings, snapshot))
+    announce_event = partial(announce, settings)
+    refitter = Refitter(settings, holder, store, sample, announce_event)
     services: list[mode.Service] = [holder, outbox, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
@@ -84,12 +88,12 @@ def create_app(settings: Settings, seed: np.ndarray | None = None) -> tuple[faus
     if settings.web_port:
         checks = _readiness(holder, health, joined)
         services.append(WebServer(settings, holder, activity, checks))
-    _add_control(app, settings, refitter)
+    _add_control(app, settings, Controller(store, holder, refitter, announce_event), refitter)
     return app, services
 
 
-def _add_control(app: faust.App, settings: Settings, refitter: Refitter) -> None:
-    """Operator commands on the control topic, and the leader's refit timer."""
+def _add_control(app: faust.App, settings: Settings, controller: Controller, refitter: Refitter) -> None:
+    """Operator commands on the control topic (one worker owns its one partition), and the leader's refit timer."""
     control = app.topic(
         settings.control_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -97,10 +101,7 @@ def _add_control(app: faust.App, settings: Settings, refitter: Refitter) -> None
     @app.agent(control, name="control", concurrency=1)
     async def on_command(commands: faust.StreamT[bytes]) -> None:
         async for value in commands:
-            try:
-                refitter.request(f"{parse_command(value)} command")
-            except ValueError as error:
-                log.warning("control message ignored: %s", error)
+            await controller.handle(value)
 
     if settings.refit_interval_seconds:
 
@@ -163,11 +164,13 @@ def _agent_lag(app: faust.App, topic: str) -> dict[tuple[str, int], int]:
 def run_worker(settings: Settings, seed: np.ndarray | None = None) -> None:
     """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
     asyncio.run(ensure_topics(settings))
-    app, services = create_app(settings, seed)
-    _pace_garbage_collection()
-    faust.Worker(
-        app, *services, loglevel=settings.log_level, logging_config=logging_config(settings), quiet=True
-    ).execute_from_commandline()
+    # One folder per run, removed when the worker ends (also on SIGTERM and Ctrl-C), not left in the temp dir.
+    with tempfile.TemporaryDirectory(prefix=f"segmenter-{settings.app_id}-") as datadir:
+        app, services = create_app(settings, Path(datadir), seed)
+        _pace_garbage_collection()
+        faust.Worker(
+            app, *services, loglevel=settings.log_level, logging_config=logging_config(settings), quiet=True
+        ).execute_from_commandline()
 
 
 def _pace_garbage_collection() -> None:
