@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from models.exceptions import ConfigError
-from models.snapshot import GateReport
+from models.snapshot import GateReport, LineageEntry
 
 __all__ = [
     "COMMAND_NAMES",
@@ -98,6 +98,9 @@ class ModelEvent(BaseModel):
     segments: int | None = None
     reasons: list[str] = []
     gate: GateReport | None = None
+    lineage: list[LineageEntry] | None = Field(
+        default=None, description="on a promotion by a refit: each segment kept, new, retired, split or merged"
+    )
     status: dict[str, Any] | None = None
     at: datetime
 

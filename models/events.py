@@ -1,18 +1,28 @@
-"""Events on the wire: `LeadEvent` in, `SegmentAssigned` out, `DeadLetter` headers for bad input."""
+"""Events on the wire: `LeadEvent` in, `SegmentAssigned` and `SegmentTransition` out, `DeadLetter` headers for
+bad input."""
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
 
-__all__ = ["MAX_LEAD_ID_LENGTH", "MAX_REASON_LENGTH", "DeadLetter", "LeadEvent", "SegmentAssigned"]
+__all__ = [
+    "MAX_LEAD_ID_LENGTH",
+    "MAX_REASON_LENGTH",
+    "TRANSITION_REASONS",
+    "DeadLetter",
+    "LeadEvent",
+    "SegmentAssigned",
+    "SegmentTransition",
+]
 
 MAX_LEAD_ID_LENGTH = 128
 MAX_REASON_LENGTH = 1000
+TRANSITION_REASONS = ("lead_changed", "segment_split", "segment_merged", "segment_retired")
 
 
 def _feature(name: str) -> Any:
@@ -66,6 +76,28 @@ class SegmentAssigned(BaseModel):
     previous_segment_id: int | None
     occurred_at: datetime | None
     assigned_at: datetime
+
+
+class SegmentTransition(BaseModel):
+    """A lead that moved to another segment (topic `lead-segment-transitions`), and why: its own features
+    (`lead_changed`), or its segment split, merged into another or retired by a refit. A lead whose segment kept
+    its identity across a refit, and which its features keep in it, has none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="Deterministic per input message and model version: de-duplicate on it")
+    lead_id: str
+    from_segment_id: int
+    from_segment_name: str | None = Field(description="None when no model this worker knows names the segment")
+    to_segment_id: int
+    to_segment_name: str
+    from_model_version: int | None = Field(
+        description="The version that last served the from segment: the current one while it still serves it, "
+        "else the one the current model's lineage retired it from; None when unknown"
+    )
+    to_model_version: int
+    reason: Literal["lead_changed", "segment_split", "segment_merged", "segment_retired"]
+    occurred_at: datetime | None
 
 
 class DeadLetter(BaseModel):

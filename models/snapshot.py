@@ -15,7 +15,15 @@ from segmentation.profiling import SegmentProfile
 from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter, PcaState, SegmenterState
 from segmentation.selection import KScore, KSelection
 
-__all__ = ["SCHEMA_VERSION", "FeatureStats", "GateReport", "ModelSnapshot", "SegmentInfo", "Selection"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "FeatureStats",
+    "GateReport",
+    "LineageEntry",
+    "ModelSnapshot",
+    "SegmentInfo",
+    "Selection",
+]
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -87,6 +95,18 @@ class GateReport(BaseModel):
     served: dict[str, float]
 
 
+class LineageEntry(BaseModel):
+    """What a refit did to one segment id: `from` the served segments involved, `into` the new model's (a kept
+    segment is both, a new one has no `from`, a retired one no `into`; a split or merge names every part)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    segment_id: int = Field(ge=0)
+    kind: Literal["kept", "new", "retired", "split", "merged"]
+    from_: list[int] = Field(alias="from")
+    into: list[int]
+    name: str | None = Field(default=None, max_length=200, description="the segment's name where it was served")
+
+
 class ModelSnapshot(BaseModel):
     """Everything a worker needs to assign leads, plus how the model came to be."""
 
@@ -106,6 +126,9 @@ class ModelSnapshot(BaseModel):
     metrics: FitMetrics
     gate: GateReport | None = None  # set on a refit: the scores that let it be served
     restored_from: int | None = Field(default=None, ge=1)  # set on a rollback or pin: the version whose content this is
+    lineage: list[LineageEntry] | None = None  # set on a refit: each segment kept, new, retired, split or merged
+    # The largest segment id ever used in this model's line, so that none is used again; None: the largest here.
+    segment_id_high_water: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> Self:
@@ -128,6 +151,8 @@ class ModelSnapshot(BaseModel):
         ids = [s.id for s in self.segments]
         if len(set(ids)) != len(ids):
             raise ValueError("segment ids must be distinct")
+        if self.segment_id_high_water is not None and self.segment_id_high_water < max(ids):
+            raise ValueError("segment_id_high_water is below a segment id")
         return self
 
     @classmethod
@@ -254,6 +279,11 @@ class ModelSnapshot(BaseModel):
     @property
     def segment_ids(self) -> list[int]:
         return [s.id for s in self.segments]
+
+    @property
+    def high_water(self) -> int:
+        """The largest segment id ever used in this model's line: a fresh id is above it."""
+        return max(self.segment_id_high_water or 0, *self.segment_ids)
 
     @property
     def content_version(self) -> int:

@@ -1,25 +1,29 @@
-"""Fitting a model artifact from leads: the first fit, and a refit that carries a served model's
-segment ids, names' strategies and baseline over to the new centroids."""
+"""Fitting a model artifact from leads: the first fit, and a refit that carries a served model's segment ids,
+names, strategies and baseline over to the segments that keep their identity, and records the lineage."""
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
 
-from models.snapshot import GateReport, ModelSnapshot
-from models.strategies import StrategyConfig
-from segmentation.features import FEATURES, HEAVY_TAILED
+from models.snapshot import GateReport, LineageEntry, ModelSnapshot, SegmentInfo
+from models.strategies import FALLBACK_STRATEGY, StrategyConfig
+from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances, judge, score_partition
-from segmentation.identity import fingerprint, match_to_previous
-from segmentation.naming import name_segments
+from segmentation.identity import fingerprint
+from segmentation.lineage import Lineage, crosstab, trace_lineage
+from segmentation.naming import describe, name_segments
 from segmentation.profiling import profile_segments
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["HELD_OUT_MAX", "HELD_OUT_SHARE", "build_snapshot", "fit_model", "refit_model"]
+__all__ = ["HELD_OUT_MAX", "HELD_OUT_SHARE", "MATCH_RADIUS", "build_snapshot", "fit_model", "refit_model"]
 
 # The share of a refit's leads held out of the fit to score it on, and its most.
 HELD_OUT_SHARE = 0.2
 HELD_OUT_MAX = 20_000
+# A candidate segment keeps a served one's identity within this many times the served segment's median lead
+# distance of its centroid (in the served model's space).
+MATCH_RADIUS = 0.5
 _DEFAULT_TOLERANCES = Tolerances()
 
 
@@ -77,13 +81,17 @@ def refit_model(
     max_k: int = 10,
     tolerances: Tolerances = _DEFAULT_TOLERANCES,
     random_state: int = 0,
+    match_radius: float = MATCH_RADIUS,
 ) -> tuple[ModelSnapshot, GateVerdict]:
     """Refit `served` on new leads (K chosen again when `k` is None) and judge the candidate against it.
 
     A slice of the leads (`HELD_OUT_SHARE`, at most `HELD_OUT_MAX`) is held out of the fit; both models are
-    scored on it in the served model's scaled feature space (`segmentation.gate`). Each new segment takes the
-    id of the served segment it pairs with (nearest centroids, one to one), a new one a fresh id, and a
-    segment named like a served one keeps that one's strategy. The verdict is also stored in the candidate."""
+    scored on it in the served model's scaled feature space (`segmentation.gate`). Identity follows
+    `segmentation.lineage.trace_lineage`, in the served model's space: a candidate segment within `match_radius`
+    times a served segment's median lead distance of it (and not part of a split or merge, which the held-out
+    leads under both models decide) keeps that segment's id, name and strategy; any other gets a fresh id (never
+    one used before), a name no served segment holds, and the baseline strategy. The lineage and the verdict are
+    stored in the candidate."""
     rng = np.random.default_rng(random_state)
     order = rng.permutation(len(X))
     held = min(HELD_OUT_MAX, int(len(X) * HELD_OUT_SHARE))
@@ -99,16 +107,29 @@ def refit_model(
         version=version,
         random_state=random_state,
     )
-    served_means = np.array([[s.profile[f].mean for f in FEATURES] for s in served.segments])
-    matched = match_to_previous(model.feature_centroids_, model.scale(served_means))
-    fresh = max(served.segment_ids) + 1 - len(served.segments)  # unmatched segments: ids after the served ones
-    ids = np.array([served.segments[j].id if j < len(served.segments) else j + fresh for j in matched])
-    segments = [segment.model_copy(update={"id": int(i)}) for segment, i in zip(fitted.segments, ids, strict=True)]
-
     old = served.to_segmenter()
+    m, n = len(served.segments), len(fitted.segments)
+    seen = old.transform(train)
+    centroids = np.array(
+        [seen[model.labels_ == j].mean(axis=0) if (model.labels_ == j).any() else np.inf + seen[0] for j in range(n)]
+    )
+    distances = np.sqrt(((old.centroids_[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2))
+    radii = match_radius * np.array([s.distance_quantiles["p50"] for s in served.segments])
+    served_index, candidate_index = old.predict(holdout), model.predict(holdout)
+    lineage = trace_lineage(
+        distances,
+        radii,
+        crosstab(served_index, candidate_index, m, n),
+        np.array(served.segment_ids),
+        served.high_water,
+        expected=np.array([s.share for s in served.segments]) * held,
+    )
+    segments = _carry_identity(served, fitted, lineage)
+    ids = np.array(lineage.ids)
+
     Z = old.scale(holdout)
-    served_ids = np.array(served.segment_ids)[old.predict(holdout)]
-    candidate_ids = ids[model.predict(holdout)]
+    served_ids = np.array(served.segment_ids)[served_index]
+    candidate_ids = ids[candidate_index]
     verdict = judge(
         score_partition(Z, candidate_ids, random_state=random_state),
         score_partition(Z, served_ids, random_state=random_state),
@@ -126,4 +147,50 @@ def refit_model(
         candidate=verdict.candidate.as_dict(),
         served=verdict.served.as_dict(),
     )
-    return fitted.model_copy(update={"segments": segments, "gate": gate}), verdict
+    names = {s.id: s.name for s in served.segments} | {s.id: s.name for s in segments}
+    entries = [
+        LineageEntry.model_validate(
+            {
+                "segment_id": e.segment_id,
+                "kind": e.kind,
+                "from": e.from_ids,
+                "into": e.into_ids,
+                "name": names[e.segment_id],
+            }
+        )
+        for e in lineage.steps
+    ]
+    update = {"segments": segments, "gate": gate, "lineage": entries, "segment_id_high_water": lineage.high_water}
+    return fitted.model_copy(update=update), verdict
+
+
+def _carry_identity(served: ModelSnapshot, fitted: ModelSnapshot, lineage: Lineage) -> list[SegmentInfo]:
+    """The candidate's segments with their lineage ids: a kept one with its served name and strategy, any other
+    with its derived name (or, if a served segment holds that name, its description) and the baseline strategy."""
+    held = {s.id: s for s in served.segments}
+    taken = {s.name for s in served.segments}
+    baseline = FALLBACK_STRATEGY.model_copy(
+        update={
+            "expected_close_rate": served.baseline.conversion_rate,
+            "avg_deal_size": served.baseline.avg_deal_size,
+        }
+    )
+    segments = []
+    for segment, segment_id, kept in zip(fitted.segments, lineage.ids, lineage.kept, strict=True):
+        if kept:
+            origin = held[segment_id]
+            segments.append(
+                segment.model_copy(update={"id": segment_id, "name": origin.name, "strategy": origin.strategy})
+            )
+            continue
+        name = segment.name
+        if name in taken:
+            z = {f: np.nan if v.z is None else v.z for f, v in segment.profile.items()}
+            name = describe(z)
+        base, n = name, 1
+        while name in taken:
+            n += 1
+            name = f"{base} ({n})"
+        taken.add(name)
+        segments.append(segment.model_copy(update={"id": segment_id, "name": name, "strategy": baseline}))
+    return segments

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from models.control import MAX_K, ModelEvent
 from models.settings import Settings
+from models.snapshot import LineageEntry
 from segmenter.app import app, fail, user_errors
 from segmenter.console import out
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
@@ -115,7 +116,7 @@ def models(
     with service_errors(settings):
         snapshots = asyncio.run(_history(settings, n))
     table = Table(title="Model versions (newest first)")
-    for column in ("version", "created", "K", "why", "silhouette", "inertia/lead", "moved"):
+    for column in ("version", "created", "K", "why", "silhouette", "inertia/lead", "moved", "lineage"):
         table.add_column(column, justify="right" if column in ("K", "silhouette", "inertia/lead", "moved") else "left")
     for s in snapshots:
         gate = s.gate
@@ -134,6 +135,7 @@ def models(
             _versus(gate.candidate["silhouette"], gate.served["silhouette"]) if gate else "",
             _versus(gate.candidate["inertia_per_lead"], gate.served["inertia_per_lead"]) if gate else "",
             f"{gate.moved_share:.0%}" if gate else "",
+            lineage_summary(s.lineage) if s.lineage else "",
         )
     out.print(table)
 
@@ -164,6 +166,8 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
     out.print(describe(reply), highlight=False)
     if reply.gate is not None:
         out.print(_scores(reply))
+    if reply.lineage:
+        out.print(f"lineage: {lineage_summary(reply.lineage)}", highlight=False)
     if reply.type == "error":
         raise typer.Exit(1)
 
@@ -184,6 +188,26 @@ def describe(reply: ModelEvent) -> str:
             return f"rejected{why}; {served}"
         case _:
             return f"{reply.type.replace('_', ' ')}: {served}{why}"
+
+
+def lineage_summary(lineage: list[LineageEntry]) -> str:
+    """What a refit did to the segments, one clause per kind, e.g. "kept 0, 1; new 5; split 3 into 6, 7".
+
+    Examples:
+        >>> entry = LineageEntry.model_validate
+        >>> lineage_summary([entry({"segment_id": 0, "kind": "kept", "from": [0], "into": [0]}),
+        ...     entry({"segment_id": 3, "kind": "split", "from": [3], "into": [5, 6]}),
+        ...     entry({"segment_id": 5, "kind": "split", "from": [3], "into": [5, 6]}),
+        ...     entry({"segment_id": 6, "kind": "split", "from": [3], "into": [5, 6]}),
+        ...     entry({"segment_id": 2, "kind": "retired", "from": [2], "into": []})])
+        'kept 0; retired 2; split 3 into 5, 6'
+    """
+    ids = {kind: [e.segment_id for e in lineage if e.kind == kind] for kind in ("kept", "new", "retired")}
+    parts = [f"{kind} {', '.join(map(str, found))}" for kind, found in ids.items() if found]
+    events = {(e.kind, tuple(e.from_), tuple(e.into)) for e in lineage if e.kind in ("split", "merged")}
+    for kind, sources, targets in sorted(events):
+        parts.append(f"{kind} {', '.join(map(str, sources))} into {', '.join(map(str, targets))}")
+    return "; ".join(parts)
 
 
 def _scores(reply: ModelEvent) -> Table:

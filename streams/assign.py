@@ -1,7 +1,9 @@
-"""A batch of valid leads and one model in, one `SegmentAssigned` JSON per lead out, with its event id."""
+"""A batch of valid leads and one model in, one `SegmentAssigned` JSON per lead out, with its event id, and a
+`SegmentTransition` JSON for each lead that moved."""
 
 import hashlib
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -13,15 +15,23 @@ from streams.decode import Lead, features_of
 from streams.records import RawLead
 from streams.serving import ServingModel
 
-__all__ = ["Routed", "assign", "event_id", "event_source"]
+__all__ = ["Routed", "assign", "event_id", "event_source", "transition_source"]
 
 _EVENT_NAMESPACE = uuid.UUID("6f1f5a8e-5d1c-4c36-9f43-2f4b1c1f7a10")
+_TRANSITION_NAMESPACE = uuid.UUID("0b7e4f1c-2a9d-4e3b-8c55-7d1e6a4f9b22")
+_REASONS = {"retired": "segment_retired", "split": "segment_split", "merged": "segment_merged"}
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # a hex digit with RFC 4122's bits
 
 
 def event_source(topic: str, partition: int) -> bytes:
     """What the event ids of one topic partition share, for `event_id`."""
     return _EVENT_NAMESPACE.bytes + f"{topic}/{partition}/".encode()
+
+
+def transition_source(topic: str, partition: int) -> bytes:
+    """What the transition event ids of one topic partition share: `event_id` in another namespace, so that a
+    transition's id differs from its assignment's."""
+    return _TRANSITION_NAMESPACE.bytes + f"{topic}/{partition}/".encode()
 
 
 def event_id(source: bytes, offset: int, version: int) -> str:
@@ -36,12 +46,14 @@ def event_id(source: bytes, offset: int, version: int) -> str:
 
 
 class Routed(NamedTuple):
-    """One assignment: what the previous segments need, and the `SegmentAssigned` JSON to publish."""
+    """One assignment: what the previous segments need, the `SegmentAssigned` JSON to publish and, for a lead
+    that moved, its `SegmentTransition` JSON."""
 
     lead_id: str
     segment_id: int
     previous_segment_id: int | None
     value: bytes
+    transition: bytes | None = None  # the `SegmentTransition` JSON, if the lead moved
 
     @property
     def moved(self) -> bool:
@@ -58,7 +70,8 @@ def assign(
 ) -> list[Routed]:
     """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
     `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
-    assignment as its previous segment). `X` is `features_of(leads)` if the caller has it already."""
+    assignment as its previous segment). `X` is `features_of(leads)` if the caller has it already. A lead whose
+    previous segment differs also gets a transition, whose reason comes from the model's lineage (`_origins`)."""
     if not leads:
         return []
     result = model.segmenter.assign(features_of(leads) if X is None else X)
@@ -69,6 +82,7 @@ def assign(
     sources: dict[tuple[str, int], bytes] = {}
     last = dict(previous)
     out = []
+    origins: dict[int, tuple[str | None, str, int | None]] | None = None
     for i, (raw, lead) in enumerate(leads):
         segment_id, segment_name, strategy = model.segments[segment_index[i]]
         if (source := sources.get((raw.topic, raw.partition))) is None:
@@ -90,5 +104,45 @@ def assign(
             "occurred_at": lead.occurred_at,
             "assigned_at": assigned_at,
         }
-        out.append(Routed(lead.lead_id, segment_id, previous_id, orjson.dumps(output, option=orjson.OPT_UTC_Z)))
+        value = orjson.dumps(output, option=orjson.OPT_UTC_Z)
+        if previous_id is None or previous_id == segment_id:
+            out.append(Routed(lead.lead_id, segment_id, previous_id, value))
+            continue
+        if origins is None:
+            origins = _origins(model)
+        from_name, reason, from_version = origins.get(previous_id, _UNKNOWN)
+        transition = {
+            "event_id": event_id(transition_source(raw.topic, raw.partition), raw.offset, version),
+            "lead_id": lead.lead_id,
+            "from_segment_id": previous_id,
+            "from_segment_name": from_name,
+            "to_segment_id": segment_id,
+            "to_segment_name": segment_name,
+            "from_model_version": from_version,
+            "to_model_version": version,
+            "reason": reason,
+            "occurred_at": lead.occurred_at,
+        }
+        moved = orjson.dumps(transition, option=orjson.OPT_UTC_Z)
+        out.append(Routed(lead.lead_id, segment_id, previous_id, value, moved))
     return out
+
+
+_UNKNOWN: tuple[str | None, str, int | None] = (None, "segment_retired", None)
+_ORIGINS: "weakref.WeakKeyDictionary[ServingModel, dict[int, tuple[str | None, str, int | None]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _origins(model: ServingModel) -> dict[int, tuple[str | None, str, int | None]]:
+    """Per segment id a lead can come from: its name, the reason of a move out of it, and the version that last
+    served it. A segment this model serves: `lead_changed`, this version. One its lineage retired, split or
+    merged: that reason and the version it was served in (the refit's `served_version`). An id neither knows
+    (retired before): `segment_retired`, no name or version. Built once per model, on its first transition."""
+    if (found := _ORIGINS.get(model)) is None:
+        snapshot = model.snapshot
+        before = snapshot.gate.served_version if snapshot.gate else None
+        found = {e.segment_id: (e.name, _REASONS[e.kind], before) for e in snapshot.lineage or () if e.kind in _REASONS}
+        found |= {s.id: (s.name, "lead_changed", model.version) for s in snapshot.segments}
+        _ORIGINS[model] = found
+    return found

@@ -35,6 +35,7 @@ def promoted(
         k=len(snapshot.segments),
         segments=len(snapshot.segments),
         gate=snapshot.gate,
+        lineage=snapshot.lineage,
         at=datetime.now(UTC),
     )
 

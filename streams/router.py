@@ -64,8 +64,8 @@ class BatchRouter:
         moved: list[Routed] = []
         for (raw, _), output in zip(valid, outputs, strict=True):
             messages.append(Outgoing(s.segments_topic, raw.key, output.value, [], raw))
-            if output.moved:
-                messages.append(Outgoing(s.transitions_topic, raw.key, output.value, [], raw))
+            if output.transition is not None:
+                messages.append(Outgoing(s.transitions_topic, raw.key, output.transition, [], raw))
                 moved.append(output)
         messages += [self._dead_letters.of(bad, model.version) for bad in rejected]
         await deliver(self._outbox, messages, self._dead_letters, model.version, stopping)

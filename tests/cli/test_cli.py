@@ -223,7 +223,13 @@ def test_schema_prints_the_event_command_and_reply_schemas() -> None:
     code, stdout, _ = run("schema")
     assert code == 0
     schemas = json.loads(stdout)
-    assert set(schemas) == {"LeadEvent", "SegmentAssigned", "DeadLetter", "ControlCommand", "ModelEvent"}
+    assert set(schemas) == {
+        "LeadEvent", "SegmentAssigned", "SegmentTransition", "DeadLetter", "ControlCommand", "ModelEvent"
+    }  # fmt: skip
+    assert schemas["SegmentTransition"]["properties"]["reason"]["enum"] == [
+        "lead_changed", "segment_split", "segment_merged", "segment_retired"
+    ]  # fmt: skip
+    assert "lineage" in schemas["ModelEvent"]["properties"]
     assert set(schemas["ControlCommand"]["discriminator"]["mapping"]) == {
         "refit", "rollback", "pin", "unpin", "set_k", "status"
     }  # fmt: skip

@@ -94,6 +94,8 @@ def test_k_chosen_again_serves_a_sixth_group_and_set_k_holds_it(
     with Worker(env, tmp_path):
         refit = command(env, command="refit", timeout=300)
         assert (refit.type, refit.k) == ("promoted", 6), refit
+        assert refit.lineage is not None  # the five served segments kept, the sixth group new with a fresh id
+        assert [(e.segment_id, e.kind) for e in refit.lineage] == [(i, "kept") for i in range(5)] + [(5, "new")]
         assert command(env, command="set_k", k=5).type == "k_set"
         again = command(env, command="refit", timeout=300)
         assert again.gate is not None and again.gate.k == 5

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from models.events import LeadEvent
+from models.events import LeadEvent, SegmentTransition
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -109,3 +109,23 @@ def test_a_stopping_worker_gives_up_the_batch_unacknowledged(snapshot: ModelSnap
     with pytest.raises(WorkerStoppingError):
         route(snapshot, producer, leads(2), stopping=True)
     assert producer.delivered == []
+
+
+def test_only_leads_that_moved_get_a_transition_and_it_is_a_segment_transition(snapshot: ModelSnapshot) -> None:
+    batch = leads(40)
+    holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
+    holder.model = ServingModel(snapshot)
+    assigned = holder.model.segmenter.predict(generate_leads(40, random_state=2).X)
+    ids = [s.id for s in snapshot.segments]
+    # the first 10 leads were in another segment, the rest in the one they are assigned now
+    previous = {f"L{i}": ids[(a + (i < 10)) % len(ids)] for i, a in enumerate(assigned.tolist())}
+    outbox = ScriptedOutbox()
+    router = BatchRouter(SETTINGS, holder, InMemoryPreviousSegments(previous), outbox)
+    assert asyncio.run(router.route(batch, stopping=lambda: False)) == (40, 0)
+    moved = [
+        SegmentTransition.model_validate_json(v or b"")
+        for t, v, _ in outbox.delivered
+        if t == SETTINGS.transitions_topic
+    ]
+    assert sorted(t.lead_id for t in moved) == sorted(f"L{i}" for i in range(10))
+    assert all(t.reason == "lead_changed" and t.to_model_version == 3 for t in moved)

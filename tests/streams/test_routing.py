@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from models.events import DeadLetter, LeadEvent, SegmentAssigned
-from models.snapshot import ModelSnapshot
+from models.events import DeadLetter, LeadEvent, SegmentAssigned, SegmentTransition
+from models.snapshot import GateReport, LineageEntry, ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
@@ -171,3 +171,52 @@ def test_a_lead_giving_each_field_once_is_accepted_whatever_else_it_carries(extr
     body = encode(lead()).decode()[1:-1]
     valid, rejected, _ = decode([raw(f"{{{extra}, {body}}}".encode())], max_bytes=4096)
     assert rejected == [] and len(valid) == 1
+
+
+def transitions_of(routed: list[Routed]) -> list[SegmentTransition | None]:
+    return [None if r.transition is None else SegmentTransition.model_validate_json(r.transition) for r in routed]
+
+
+def test_a_lead_in_the_same_segment_emits_no_transition_and_one_that_moved_says_so(snapshot: ModelSnapshot) -> None:
+    valid, _, _ = decode([raw(encode(lead("a")), 1), raw(encode(lead("b")), 2)], max_bytes=4096)
+    model = ServingModel(snapshot)
+    segment = assign(model, valid[:1], {}, NOW)[0].segment_id
+    other = next(s for s in snapshot.segments if s.id != segment)
+    stayed, moved = transitions_of(assign(model, valid, {"a": segment, "b": other.id}, NOW))
+    assert stayed is None and moved is not None
+    assert (moved.lead_id, moved.reason, moved.from_segment_id, moved.from_segment_name) == (
+        "b",
+        "lead_changed",
+        other.id,
+        other.name,
+    )
+    to = {s.id: s.name for s in snapshot.segments}
+    assert (moved.to_segment_id, moved.to_segment_name) == (segment, to[segment])
+    assert (moved.from_model_version, moved.to_model_version) == (7, 7)
+    assert moved.event_id == str(uuid.uuid5(uuid.UUID("0b7e4f1c-2a9d-4e3b-8c55-7d1e6a4f9b22"), "leads/1/2/7"))
+    assert moved.event_id != event_ids(assign(model, valid, {}, NOW))[1]
+    assert list(json.loads(assign(model, valid, {"b": other.id}, NOW)[1].transition or b"")) == list(
+        SegmentTransition.model_fields
+    )
+
+
+def test_a_lead_whose_segment_a_refit_retired_split_or_merged_gets_that_reason(snapshot: ModelSnapshot) -> None:
+    gate = GateReport(decision="promoted", reasons=[], served_version=6, k=5, served_k=5, held_out=0,
+                      moved_share=0, candidate={}, served={})  # fmt: skip
+    lineage = [
+        LineageEntry.model_validate({"segment_id": 20, "kind": kind, "from": [20], "into": into, "name": name})
+        for kind, into, name in (("retired", [], "Gone"),)
+    ] + [
+        LineageEntry.model_validate({"segment_id": 21, "kind": "split", "from": [21], "into": [0, 1], "name": "Two"}),
+        LineageEntry.model_validate({"segment_id": 22, "kind": "merged", "from": [22, 23], "into": [2]}),
+    ]
+    model = ServingModel(snapshot.model_copy(update={"gate": gate, "lineage": lineage}))
+    ids = [f"L{i}" for i in range(4)]
+    valid, _, _ = decode([raw(encode(lead(i)), n) for n, i in enumerate(ids)], max_bytes=4096)
+    out = transitions_of(assign(model, valid, dict(zip(ids, [20, 21, 22, 99], strict=True)), NOW))
+    assert [(t.reason, t.from_segment_name, t.from_model_version) for t in out if t is not None] == [
+        ("segment_retired", "Gone", 6),
+        ("segment_split", "Two", 6),
+        ("segment_merged", None, 6),
+        ("segment_retired", None, None),  # an id retired before this model's refit: no name or version known
+    ]
