@@ -1,10 +1,11 @@
-"""Stable segment ids: a canonical order for a first fit, matching to the previous model on refits."""
+"""Stable segment ids for a first fit (a canonical order), and the fingerprint of training data; a refit's
+matching to the served model is `segmentation.lineage`."""
 
 import hashlib
 
 import numpy as np
 
-__all__ = ["canonical_order", "fingerprint", "match_to_previous"]
+__all__ = ["canonical_order", "fingerprint"]
 
 
 def canonical_order(centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -18,27 +19,6 @@ def canonical_order(centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
     sizes = np.bincount(labels, minlength=len(centroids))
     keys = [(-int(sizes[i]), tuple(np.round(centroids[i], 9))) for i in range(len(centroids))]
     return np.array(sorted(range(len(centroids)), key=keys.__getitem__))
-
-
-def match_to_previous(centroids: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Id for each new centroid so that segments keep the id of the nearest old one.
-
-    Hungarian matching on squared distance; new centroids beyond the old count get fresh ids
-    after the old ones. Examples:
-        >>> import numpy as np
-        >>> match_to_previous(np.array([[9.0], [0.0], [4.0]]), np.array([[0.0], [10.0]])).tolist()
-        [1, 0, 2]
-    """
-    # Imported here, not at the top: a worker that only assigns never loads SciPy.
-    from scipy.optimize import linear_sum_assignment
-
-    cost = ((centroids[:, None, :] - previous[None, :, :]) ** 2).sum(axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    ids = np.full(len(centroids), -1)
-    ids[rows] = cols
-    unmatched = np.flatnonzero(ids < 0)
-    ids[unmatched] = len(previous) + np.arange(unmatched.size)
-    return ids
 
 
 def fingerprint(X: np.ndarray) -> str:

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from segmentation.identity import canonical_order, fingerprint, match_to_previous
+from segmentation.identity import canonical_order, fingerprint
 
 
 @st.composite
@@ -50,38 +50,6 @@ def test_canonical_order_does_not_depend_on_the_initial_ids(data: tuple[np.ndarr
     b = centroids[shuffle][canonical_order(centroids[shuffle], relabel[labels])]
     # Identical rows (same size and coordinates) may swap; the ordered centroids may not.
     assert np.array_equal(a, b)
-
-
-def test_matching_keeps_the_nearest_old_id() -> None:
-    assert match_to_previous(np.array([[9.0], [0.0], [4.0]]), np.array([[0.0], [10.0]])).tolist() == [1, 0, 2]
-
-
-def test_a_permuted_refit_recovers_the_old_ids() -> None:
-    previous = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [5.0, 5.0]])
-    shuffle = [2, 0, 3, 1]
-    new = previous[shuffle] + 0.1
-    assert match_to_previous(new, previous).tolist() == shuffle
-
-
-def test_fewer_segments_keep_a_subset_of_the_old_ids() -> None:
-    previous = np.array([[0.0], [5.0], [10.0]])
-    assert match_to_previous(np.array([[10.2], [-0.1]]), previous).tolist() == [2, 0]
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    new=arrays(np.float64, st.tuples(st.integers(1, 8), st.just(3)), elements=st.floats(-100, 100)),
-    old=arrays(np.float64, st.tuples(st.integers(1, 8), st.just(3)), elements=st.floats(-100, 100)),
-)
-def test_match_to_previous_is_injective(new: np.ndarray, old: np.ndarray) -> None:
-    ids = match_to_previous(new, old)
-    assert len(ids) == len(new)
-    assert len(set(ids.tolist())) == len(new)
-    assert (ids >= 0).all()
-    matched = ids[ids < len(old)]
-    assert len(matched) == min(len(new), len(old))
-    # Fresh ids follow the old ones without gaps.
-    assert sorted(ids[ids >= len(old)].tolist()) == list(range(len(old), len(old) + len(new) - len(matched)))
 
 
 def test_fingerprint_names_shape_and_values() -> None:
