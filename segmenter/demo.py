@@ -34,7 +34,7 @@ from segmenter.pipeline import analyze
 from segmenter.report import write_report
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import kafka_consumer, kafka_producer
-from streams.local import start_services, start_worker
+from streams.local import free_port, start_services, start_worker
 from streams.publishing import publish_model
 
 __all__ = ["BROKEN_EVENTS", "Tally", "print_streamed", "stream_leads"]
@@ -154,6 +154,7 @@ def keep_running_help(settings: Settings, state_file: Path, leads: Path) -> str:
     return (
         f"The broker, Redis and the worker keep running. In another terminal:\n{exports}\n"
         f"  {command} produce {leads}\n  {command} tail --n 20\n"
+        f"The live dashboard: http://{settings.web_host}:{settings.web_port}/ (/metrics, /healthz, /readyz).\n"
         f"Stop everything with `{command} local down` (state in {state_file})."
     )
 
@@ -212,7 +213,7 @@ def _steps(
         (out_dir / "model.json").write_text(snapshot.model_dump_json(indent=1), encoding="utf-8")
         settings = Settings(
             kafka_bootstrap=kafka.url, redis_url=SecretStr(redis.url), app_id="segmenter-demo",
-            kafka_session_timeout_seconds=6,
+            kafka_session_timeout_seconds=6, web_port=free_port(),  # the default port may be another worker's
         )  # fmt: skip
         with progress.step("starting the worker"):
             child_env = {k: v for k, v in os.environ.items() if not k.startswith("SEGMENTER_")}

@@ -1,10 +1,12 @@
 """`segmenter demo` and `segmenter local` as a new user runs them: real processes, nothing left behind."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,10 @@ def test_keep_running_then_local_down(tmp_path: Path) -> None:
     assert "export SEGMENTER_KAFKA_BOOTSTRAP=127.0.0.1:" in done.stdout
     try:
         assert len(our_processes(tmp_path)) == 3  # broker, Redis, worker
+        dashboard = re.search(r"dashboard: (http://\S+/) ", done.stdout)
+        assert dashboard is not None, done.stdout
+        with urllib.request.urlopen(dashboard.group(1) + "healthz", timeout=10) as health:
+            assert health.status == 200
         status = segmenter("local", "status", tmp=tmp_path)
         assert status.returncode == 0 and status.stdout.count("running") == 3
         again = segmenter("demo", "--n", "500", "--keep-running", tmp=tmp_path)
