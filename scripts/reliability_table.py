@@ -22,6 +22,7 @@ SCENARIOS = {
     "slow_refit": "7. Slow refit does not stall the group",
     "security": "8. Security settings",
     "redis_hang": "9. Redis hung (SIGSTOP)",
+    "broker_outage_logs": "10. Broker outage: log lines and CPU",
 }
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"

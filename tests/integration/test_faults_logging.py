@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.apache import KafkaNode, running
+from tests.integration.figures import Figures
 from tests.integration.harness import Worker, leads, model_file, produce, publish, worker_env
 from tests.integration.traffic import Probe, wait_for
 
@@ -33,7 +34,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def test_a_broker_outage_is_logged_once_each_way_and_burns_no_core(
-    own_kafka: KafkaNode, redis_url: str, tmp_path: Path
+    own_kafka: KafkaNode, redis_url: str, tmp_path: Path, figures: Figures
 ) -> None:
     kafka = own_kafka.bootstrap
     env = os.environ | worker_env(kafka, redis_url, SEGMENTER_WEB_PORT="0")
@@ -57,6 +58,12 @@ def test_a_broker_outage_is_logged_once_each_way_and_burns_no_core(
         wait_for(lambda: sum(probe.end_offsets(out).values()) >= LEADS, 240, "every lead assigned after the outage")
     log = worker.log()
     worker.stop()
+    figures.record(
+        "broker_outage_logs",
+        outage_s=OUTAGE_SECONDS,
+        lines_logged_during_outage=len(during),
+        cores_used_during_outage=round(cores, 2),
+    )
 
     assert len(during) <= MAX_LINES_DURING_OUTAGE, "\n".join(during)
     assert cores <= MAX_CORES_DURING_OUTAGE, f"{cores:.2f} of a core used while the broker was down"
