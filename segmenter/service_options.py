@@ -8,7 +8,8 @@ already carry the hint when they come from `service_errors`.
 
 import logging
 import re
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -50,6 +51,8 @@ RedisUrl = Annotated[
 
 # The client libraries log a refused connection themselves, then raise; the command says it once.
 _CLIENT_LOGGERS = ("aiokafka", "kafka", "redis")
+# A service that answered but refused the credentials or the certificate: not a service to start.
+_REFUSED_US = re.compile(r"authenticat|credential|certificate|password|NOAUTH|WRONGPASS|NOPERM|SSL", re.I)
 _UNREACHABLE = re.compile(r"refused|bootstrap|connect|timed? ?out|no answer|unreachable|name or service", re.I)
 
 
@@ -67,11 +70,15 @@ def service_settings(bootstrap: str | None = None, redis: str | None = None) -> 
         raise
 
 
-def service_hint(error: ServiceUnavailableError, settings: Settings) -> str:
-    """`error` as one line: when a service did not answer, which one, where it was looked for, and what to do."""
+def service_hint(error: ServiceUnavailableError, settings: Settings, client_lines: Sequence[str] = ()) -> str:
+    """`error` as one line: when a service refused us (credentials, certificate), its reason, also when only the
+    client library's own log lines (`client_lines`) gave it; when it did not answer, which one, where it was
+    looked for, and what to do."""
     text = " ".join(str(error).split())
-    if not _UNREACHABLE.search(text):
+    if _REFUSED_US.search(text) or not _UNREACHABLE.search(text):  # it answered and refused: its reason says why
         return text
+    if refusal := next((line for line in client_lines if _REFUSED_US.search(line)), None):
+        return f"{text}: {' '.join(refusal.split())}"
     redis = _is_redis(error)
     if redis:
         where, option, variable = f"Redis at {settings.redis_url_redacted}", "--redis URL", "SEGMENTER_REDIS_URL"
@@ -90,20 +97,34 @@ def service_hint(error: ServiceUnavailableError, settings: Settings) -> str:
     return (f"{done}; " if done else "") + f"cannot reach {where} ({reason}): {todo}"
 
 
+class _Held(logging.Handler):
+    """Keeps the last few lines a client library logged, instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: deque[str] = deque(maxlen=50)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 @contextmanager
 def service_errors(settings: Settings) -> Iterator[None]:
-    """Within the block the client libraries log nothing of their own, and a `ServiceUnavailableError` comes
-    out with `service_hint`'s one line as its message."""
-    levels = {name: logging.getLogger(name).level for name in _CLIENT_LOGGERS}
-    for name in _CLIENT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    """Within the block the client libraries print nothing of their own (their lines are held), and a
+    `ServiceUnavailableError` comes out with `service_hint`'s one line as its message. For one-off commands and
+    a worker's start, not for a running worker, whose own logging shows those libraries' warnings."""
+    held = _Held()
+    loggers = [logging.getLogger(name) for name in _CLIENT_LOGGERS]
+    saved = [(logger.handlers, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [held], False
     try:
         yield
     except ServiceUnavailableError as error:
-        raise ServiceUnavailableError(service_hint(error, settings)) from error
+        raise ServiceUnavailableError(service_hint(error, settings, held.lines)) from error
     finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+        for logger, (handlers, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def _is_redis(error: BaseException) -> bool:

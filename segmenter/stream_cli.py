@@ -45,8 +45,9 @@ def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
     if settings.refit_seed_file is not None:
         seed = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True).X
         err.print(f"refit sample seeded with {len(seed):,} leads from {settings.refit_seed_file}", highlight=False)
-    with service_errors(settings):
-        run_worker(settings, seed)
+    with service_errors(settings):  # the usual failures at start (no broker, credentials refused) in one line
+        asyncio.run(ensure_topics(settings))
+    run_worker(settings, seed)
 
 
 @app.command(epilog=SERVICES_HELP)

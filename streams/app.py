@@ -1,6 +1,5 @@
 """The Faust worker: topics, the lead-routing agent, the model holder; built from settings only."""
 
-import asyncio
 import gc
 import logging
 import tempfile
@@ -17,7 +16,7 @@ from streams import metrics
 from streams.activity import Activity
 from streams.batch_engine import BatchEngine
 from streams.control import Controller
-from streams.kafka import bootstrap_servers, ensure_topics, faust_app_id, faust_credentials
+from streams.kafka import bootstrap_servers, faust_app_id, faust_credentials
 from streams.logs import logging_config
 from streams.outbox import KafkaOutbox
 from streams.previous import RedisPreviousSegments
@@ -162,8 +161,7 @@ def _agent_lag(app: faust.App, topic: str) -> dict[tuple[str, int], int]:
 
 
 def run_worker(settings: Settings, seed: np.ndarray | None = None) -> None:
-    """Create the topics, then run the worker until SIGTERM or Ctrl-C."""
-    asyncio.run(ensure_topics(settings))
+    """Run the worker until SIGTERM or Ctrl-C (its topics created first with `ensure_topics`)."""
     # One folder per run, removed when the worker ends (also on SIGTERM and Ctrl-C), not left in the temp dir.
     with tempfile.TemporaryDirectory(prefix=f"segmenter-{settings.app_id}-") as datadir:
         app, services = create_app(settings, Path(datadir), seed)

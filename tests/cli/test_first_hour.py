@@ -234,6 +234,10 @@ def test_a_refused_connection_names_the_service_and_what_to_do(tmp_path: Path, m
     mismatch = ServiceUnavailableError("Kafka refused to create topic leads: {...}")
     assert "cannot reach" not in service_hint(ServiceUnavailableError("topic leads has 3 partitions"), settings)
     assert service_hint(mismatch, settings).startswith("cannot reach Kafka")
+    refused = ServiceUnavailableError(
+        "Kafka at 127.0.0.1:1: KafkaConnectionError('Authentication failed due to invalid credentials with SASL')"
+    )
+    assert service_hint(refused, settings) == str(refused)  # it answered: wrong credentials, not a service to start
 
 
 def test_the_options_win_over_the_variables_and_a_bad_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
