@@ -115,6 +115,11 @@ def models(
     settings = service_settings(bootstrap, redis)
     with service_errors(settings):
         snapshots = asyncio.run(_history(settings, n))
+    if not snapshots:
+        raise fail(
+            f"no model published in Redis at {settings.redis_url_redacted} (prefix {settings.redis_key_prefix}): "
+            "publish one with `segmenter publish MODEL.json`"
+        )
     table = Table(title="Model versions (newest first)")
     for column in ("version", "created", "K", "why", "silhouette", "inertia/lead", "moved", "lineage"):
         table.add_column(column, justify="right" if column in ("K", "silhouette", "inertia/lead", "moved") else "left")
