@@ -11,7 +11,7 @@ from models.exceptions import ConfigError
 from models.snapshot import ModelSnapshot
 from segmentation.exceptions import SegmenterError
 from streams.exceptions import ServiceUnavailableError
-from streams.publishing import next_version
+from streams.publishing import next_version, served_event
 from streams.refit import Refitter
 from streams.serving import ModelHolder
 from streams.store import Controls, ModelStore
@@ -21,10 +21,19 @@ __all__ = ["Controller", "restored"]
 log = logging.getLogger(__name__)
 
 
-def restored(snapshot: ModelSnapshot, version: int) -> ModelSnapshot:
-    """`snapshot`'s content under a new `version` that records where it came from (versions never go back)."""
+def restored(snapshot: ModelSnapshot, version: int, current: ModelSnapshot) -> ModelSnapshot:
+    """`snapshot`'s content under a new `version` that records where it came from (versions never go back). Its
+    gate and lineage were about how it once replaced another model, so they are not carried; segment ids stay
+    above every id `current` has used, so that no later refit reuses one."""
     return snapshot.model_copy(
-        update={"version": version, "restored_from": snapshot.content_version, "created_at": datetime.now(UTC)}
+        update={
+            "version": version,
+            "restored_from": snapshot.content_version,
+            "created_at": datetime.now(UTC),
+            "gate": None,
+            "lineage": None,
+            "segment_id_high_water": max(snapshot.high_water, current.high_water),
+        }
     )
 
 
@@ -100,11 +109,13 @@ class Controller:
             raise ConfigError(
                 f"version {target.version} is what is served already (content of {current.content_version})"
             )
-        back = restored(target, next_version(current_version))
+        back = restored(target, next_version(current_version), current)
         await self._store.publish(back)
         await self._holder.refresh()
         log.info("rolled back to the content of version %d as version %d", back.content_version, back.version)
-        return self._served_event("rolled_back", rid, "rollback", back, current_version)
+        return served_event(
+            back, kind="rolled_back", cause="rollback", request_id=rid, previous_version=current_version
+        )
 
     async def _before(self, current: ModelSnapshot) -> ModelSnapshot:
         """The model served before `current` with other content."""
@@ -122,14 +133,14 @@ class Controller:
         if current_version is not None:
             current = await self._store.load(current_version)
             if current.content_version != target.content_version:
-                served = restored(target, next_version(current_version))
+                served = restored(target, next_version(current_version), current)
                 await self._store.publish(served, despite_pin=True)
                 await self._holder.refresh()
             else:
                 served = current
         await self._store.set_controls(Controls(served.version, controls.k))
         log.info("pinned version %d (content of %d)", served.version, served.content_version)
-        return self._served_event("pinned", rid, "pin", served, current_version)
+        return served_event(served, kind="pinned", cause="pin", request_id=rid, previous_version=current_version)
 
     async def _status(self) -> dict[str, Any]:
         controls = await self._store.controls()
@@ -162,20 +173,5 @@ class Controller:
             version=served.version if served else None,
             k=len(served.snapshot.segments) if served else None,
             reasons=list(reasons),
-            at=datetime.now(UTC),
-        )
-
-    def _served_event(
-        self, kind: Any, rid: str | None, cause: str, served: ModelSnapshot, previous: int | None
-    ) -> ModelEvent:
-        return ModelEvent(
-            type=kind,
-            request_id=rid,
-            cause=cause,
-            version=served.version,
-            previous_version=previous,
-            restored_from=served.restored_from,
-            k=len(served.segments),
-            segments=len(served.segments),
             at=datetime.now(UTC),
         )

@@ -3,6 +3,7 @@ the models topic."""
 
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from aiokafka.errors import KafkaError
 
@@ -13,7 +14,7 @@ from streams.exceptions import ServiceUnavailableError
 from streams.kafka import ensure_topics, kafka_producer
 from streams.store import RedisModelStore, redis_client
 
-__all__ = ["announce", "next_version", "promoted", "publish_model"]
+__all__ = ["announce", "next_version", "publish_model", "served_event"]
 
 
 def next_version(current: int | None) -> int:
@@ -21,12 +22,17 @@ def next_version(current: int | None) -> int:
     return max(int(time.time() * 1000), (current or 0) + 1)
 
 
-def promoted(
-    snapshot: ModelSnapshot, *, cause: str, request_id: str | None = None, previous_version: int | None = None
+def served_event(
+    snapshot: ModelSnapshot,
+    *,
+    cause: str,
+    kind: Literal["promoted", "rolled_back", "pinned"] = "promoted",
+    request_id: str | None = None,
+    previous_version: int | None = None,
 ) -> ModelEvent:
-    """The event saying `snapshot` is now served."""
+    """The event saying `snapshot` is now served (promoted by a refit or `publish`, or put back by an operator)."""
     return ModelEvent(
-        type="promoted",
+        type=kind,
         request_id=request_id,
         cause=cause,
         version=snapshot.version,
@@ -65,6 +71,6 @@ async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
     finally:
         await client.aclose()
     try:
-        await announce(settings, promoted(snapshot, cause="publish", previous_version=previous))
+        await announce(settings, served_event(snapshot, cause="publish", previous_version=previous))
     except ServiceUnavailableError as error:
         raise ServiceUnavailableError(f"model {snapshot.version} is current in Redis; {error}") from error

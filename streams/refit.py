@@ -23,7 +23,7 @@ from segmentation.features import FEATURES
 from segmentation.gate import Tolerances
 from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
-from streams.publishing import next_version, promoted
+from streams.publishing import next_version, served_event
 from streams.serving import ModelHolder
 from streams.store import ModelStore
 
@@ -166,7 +166,7 @@ class Refitter(mode.Service):
         except (PinnedError, StaleModelError) as error:
             return rejected(str(error), gate=gate)
         await self._holder.refresh()
-        return promoted(candidate, cause=cause, request_id=request_id, previous_version=served.version)
+        return served_event(candidate, cause=cause, request_id=request_id, previous_version=served.version)
 
     def _served_version(self) -> int | None:
         return self._holder.model.version if self._holder.model else None

@@ -77,6 +77,7 @@ def test_rollback_serves_the_previous_content_under_a_newer_version(
         assert reply.version is not None and reply.version > 2
         assert op.holder.model is not None and op.holder.model.version == reply.version
         assert len(op.holder.model.snapshot.segments) == 3  # the content of version 1
+        assert op.holder.model.snapshot.high_water == 3  # id 3 of version 2 is never given out again
         again = await op.send({"command": "rollback"})  # undoes the rollback: the content of version 2
         assert again.restored_from == 2 and again.version is not None and again.version > reply.version
 
