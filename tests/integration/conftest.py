@@ -18,6 +18,7 @@ from typing import Literal
 import pytest
 
 from streams.local import start_kafka, start_redis
+from tests.integration.apache import KafkaNode, RedisNode, running
 from tests.integration.figures import FIGURES_ENV, Figures, save
 from tests.integration.harness import ENGINE_ENV, Worker
 
@@ -117,3 +118,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield redis.url
     finally:
         redis.stop()
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[KafkaNode]:
+    """An Apache Kafka broker of the test's own, for tests that stop it (never the shared CI services)."""
+    yield from running(KafkaNode(tmp_path / "kafka"))
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisNode]:
+    """A redis-server of the test's own, for tests that stop or hang it."""
+    yield from running(RedisNode(tmp_path / "redis"))

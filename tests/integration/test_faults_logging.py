@@ -4,12 +4,11 @@ spin while nothing can be sent. Stops a broker of its own (tests/integration/apa
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.apache import KafkaNode, running
+from tests.integration.apache import KafkaNode
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, leads, model_file, produce, publish, worker_env
 from tests.integration.traffic import Probe, wait_for
@@ -20,11 +19,6 @@ OUTAGE_SECONDS = 12
 LEADS = 150_000
 MAX_LINES_DURING_OUTAGE = 25
 MAX_CORES_DURING_OUTAGE = 0.5
-
-
-@pytest.fixture
-def own_kafka(tmp_path: Path) -> Iterator[KafkaNode]:
-    yield from running(KafkaNode(tmp_path / "kafka"))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -4,12 +4,12 @@ stops a broker or server of its own (tests/integration/apache.py), never the sha
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.integration.apache import KafkaNode, RedisNode, running
+from tests.integration.apache import KafkaNode, RedisNode
 from tests.integration.figures import Figures
 from tests.integration.harness import (
     Output,
@@ -33,16 +33,6 @@ BACKLOG = 200_000
 REDIS_OUTAGE_SECONDS = 30
 REDIS_HANG_SECONDS = 20
 GAP_LIMIT_SECONDS = 2.0
-
-
-@pytest.fixture
-def own_kafka(tmp_path: Path) -> Iterator[KafkaNode]:
-    yield from running(KafkaNode(tmp_path / "kafka"))
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisNode]:
-    yield from running(RedisNode(tmp_path / "redis"))
 
 
 def test_after_a_broker_outage_the_worker_resumes_without_a_restart_and_loses_nothing(
