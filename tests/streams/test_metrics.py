@@ -71,27 +71,22 @@ def sample(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def counts() -> Callable[[], dict[str, float]]:
-    """The counters now, to compare with after (the registry is the process's, shared by every test)."""
-    before = {
+def _totals() -> dict[str, float]:
+    return {
         "received": sample("segmenter_leads_received_total"),
         "invalid": sample("segmenter_leads_dead_lettered_total", error_class="invalid"),
         "transitions": sample("segmenter_transitions_total"),
         "batches": sample("segmenter_batch_leads_count"),
         "latency": sample("segmenter_assignment_latency_seconds_count"),
-    }
-    segments = {f"segment {i}": sample("segmenter_leads_assigned_total", segment_id=str(i)) for i in range(20)}
+    } | {f"segment {i}": sample("segmenter_leads_assigned_total", segment_id=str(i)) for i in range(20)}
+
+
+def counts() -> Callable[[], dict[str, float]]:
+    """The counters now, to compare with after (the registry is the process's, shared by every test)."""
+    before = _totals()
 
     def delta() -> dict[str, float]:
-        now = {
-            "received": sample("segmenter_leads_received_total"),
-            "invalid": sample("segmenter_leads_dead_lettered_total", error_class="invalid"),
-            "transitions": sample("segmenter_transitions_total"),
-            "batches": sample("segmenter_batch_leads_count"),
-            "latency": sample("segmenter_assignment_latency_seconds_count"),
-        }
-        now |= {f"segment {i}": sample("segmenter_leads_assigned_total", segment_id=str(i)) for i in range(20)}
-        return {key: value - (before | segments)[key] for key, value in now.items()}
+        return {key: value - before[key] for key, value in _totals().items()}
 
     return delta
 
