@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from models.drift import DriftReport
 from models.exceptions import ConfigError
 from models.snapshot import GateReport, LineageEntry
 
@@ -102,6 +103,9 @@ class ModelEvent(BaseModel):
         default=None, description="on a promotion by a refit: each segment kept, new, retired, split or merged"
     )
     status: dict[str, Any] | None = None
+    drift: DriftReport | None = Field(
+        default=None, description="in a status reply: the replying worker's recent leads against the served model"
+    )
     at: datetime
 
 

@@ -60,6 +60,42 @@ class Settings(BaseSettings):
     refit_max_k: int = Field(
         default=10, ge=2, le=30, description="Largest K a refit considers when K is chosen again (`set_k auto`)"
     )
+    drift_check_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=86_400,
+        description="How often each worker judges drift, and the leader refits on it (0: never)",
+    )
+    drift_window_leads: int = Field(
+        default=20_000, ge=100, le=1_000_000, description="Most recent sampled leads drift is judged on"
+    )
+    drift_window_seconds: float = Field(
+        default=3600,
+        ge=0,
+        le=30 * 86_400,
+        description="Sampled leads older than this leave the drift window (0: never)",
+    )
+    drift_rows_per_batch: int = Field(
+        default=64, ge=1, le=10_000, description="Leads of each routed batch sampled, evenly spaced, for drift"
+    )
+    drift_min_leads: int = Field(
+        default=2_000, ge=10, description="Drift is not judged on fewer sampled leads in the window"
+    )
+    drift_distance_ratio: float = Field(
+        default=1.5, gt=1, le=100, description="Drift: a segment's mean distance this many times its fit-time one"
+    )
+    drift_outlier_excess: float = Field(
+        default=0.10,
+        gt=0,
+        le=1,
+        description="Drift: a segment's outlier share, or the share beyond every radius, this much above fit time",
+    )
+    drift_traffic_shift: float = Field(
+        default=0.15, gt=0, le=1, description="Drift: this share of leads in other segments than at fit time"
+    )
+    drift_refit_min_seconds: float = Field(
+        default=3600, ge=0, le=30 * 86_400, description="Least time between two refits the leader asks for on drift"
+    )
     gate_inertia_tolerance: float = Field(
         default=0.05, ge=0, le=10, description="A refit is refused if its inertia per held-out lead is this much higher"
     )

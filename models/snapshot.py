@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.exceptions import SnapshotError
 from models.strategies import Baseline, Strategy
+from segmentation.drift import Profile
 from segmentation.impact import Impact, business_impact
 from segmentation.preprocessing import ScalerState
 from segmentation.profiling import SegmentProfile
@@ -52,6 +53,9 @@ class SegmentInfo(BaseModel):
     feature_centroid: list[float]
     distance_quantiles: dict[str, float]
     profile: dict[str, FeatureStats]
+    # The training leads' figures drift is measured against (`segmentation.drift`); None in older artifacts.
+    mean_distance: float | None = Field(default=None, ge=0)
+    outlier_share: float | None = Field(default=None, ge=0, le=1)
 
 
 class PcaParams(BaseModel):
@@ -129,6 +133,8 @@ class ModelSnapshot(BaseModel):
     lineage: list[LineageEntry] | None = None  # set on a refit: each segment kept, new, retired, split or merged
     # The largest segment id ever used in this model's line, so that none is used again; None: the largest here.
     segment_id_high_water: int | None = Field(default=None, ge=0)
+    # The share of training leads beyond every segment's radius (its p99 distance); None in older artifacts.
+    beyond_radius_share: float | None = Field(default=None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> Self:
@@ -153,6 +159,12 @@ class ModelSnapshot(BaseModel):
             raise ValueError("segment ids must be distinct")
         if self.segment_id_high_water is not None and self.segment_id_high_water < max(ids):
             raise ValueError("segment_id_high_water is below a segment id")
+        measured = {self.beyond_radius_share is not None}
+        measured |= {s.mean_distance is not None and s.outlier_share is not None for s in self.segments}
+        if len(measured) > 1:
+            raise ValueError(
+                "drift baseline: beyond_radius_share and every segment's mean_distance and outlier_share, or none"
+            )
         return self
 
     @classmethod
@@ -177,9 +189,10 @@ class ModelSnapshot(BaseModel):
         version: int,
         created_at: datetime,
         fingerprint: str,
+        fit: Profile | None = None,
     ) -> "ModelSnapshot":
         """The artifact of a fitted model (`LeadSegmenter.to_state`), with each segment's name,
-        strategy and profile."""
+        strategy and profile, and the training leads' drift figures `fit` if given."""
         state = model.to_state()
         segments = [
             SegmentInfo(
@@ -199,6 +212,9 @@ class ModelSnapshot(BaseModel):
                         state.scaler.features, profiles[i].mean, profiles[i].median, profiles[i].z, strict=True
                     )
                 },
+                # a segment without training leads (NaN) counts as at its centroid, with no outliers
+                mean_distance=None if fit is None else float(np.nan_to_num(fit.mean_distances[i])),
+                outlier_share=None if fit is None else float(np.nan_to_num(fit.outlier_shares[i])),
             )
             for i in range(len(state.centroids))
         ]
@@ -221,6 +237,7 @@ class ModelSnapshot(BaseModel):
             ),
             segments=segments,
             baseline=baseline,
+            beyond_radius_share=None if fit is None else fit.beyond_share,
             metrics=FitMetrics(
                 n_leads=state.n_leads,
                 k=len(segments),
@@ -274,6 +291,21 @@ class ModelSnapshot(BaseModel):
             [s.strategy.avg_deal_size for s in self.segments],
             baseline_conversion=self.baseline.conversion_rate,
             baseline_deal_size=self.baseline.avg_deal_size,
+        )
+
+    def drift_baseline(self) -> Profile | None:
+        """The training leads' figures drift is measured against, per segment in this model's order; None for an
+        artifact made before they were stored."""
+        if self.beyond_radius_share is None:
+            return None
+        sizes = np.array([s.size for s in self.segments])
+        return Profile(
+            leads=int(sizes.sum()),
+            counts=sizes,
+            shares=np.array([s.share for s in self.segments]),
+            mean_distances=np.array([s.mean_distance for s in self.segments], dtype=np.float64),
+            outlier_shares=np.array([s.outlier_share for s in self.segments], dtype=np.float64),
+            beyond_share=self.beyond_radius_share,
         )
 
     @property

@@ -8,6 +8,7 @@ import numpy as np
 
 from models.snapshot import GateReport, LineageEntry, ModelSnapshot, SegmentInfo
 from models.strategies import FALLBACK_STRATEGY, StrategyConfig
+from segmentation.drift import place, profile
 from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances, judge, score_partition
 from segmentation.identity import fingerprint
@@ -57,7 +58,7 @@ def build_snapshot(
     model: LeadSegmenter, X: np.ndarray, *, config: StrategyConfig, version: int, created_at: datetime
 ) -> ModelSnapshot:
     """The artifact of `model` fitted on `X`: profile and name its segments, attach the strategies
-    and baseline of `config`, and fingerprint the training leads."""
+    and baseline of `config`, fingerprint the training leads and keep their drift figures."""
     profiles = profile_segments(X, model.scale(X), model.labels_, model.n_clusters_)
     names = [config.name_for(i, derived) for i, derived in enumerate(name_segments(profiles))]
     return ModelSnapshot.from_segmenter(
@@ -69,6 +70,7 @@ def build_snapshot(
         version=version,
         created_at=created_at,
         fingerprint=fingerprint(X),
+        fit=profile(place(model, X), model.n_clusters_),
     )
 
 

@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from rich.table import Table
 
 from models.control import MAX_K, ModelEvent
+from models.drift import DriftReport
 from models.settings import Settings
 from models.snapshot import LineageEntry
 from segmenter.app import app, fail, user_errors
@@ -22,7 +23,7 @@ from streams.exceptions import ServiceUnavailableError
 from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
 from streams.store import RedisModelStore, redis_client
 
-__all__ = ["ask", "describe", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
+__all__ = ["ask", "describe", "drift_summary", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
 
 Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the worker's reply.")]
 # Refits take long; every other command is answered within about two seconds.
@@ -173,6 +174,10 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
         out.print(_scores(reply))
     if reply.lineage:
         out.print(f"lineage: {lineage_summary(reply.lineage)}", highlight=False)
+    if reply.drift is not None:
+        out.print(drift_summary(reply.drift), highlight=False)
+        if reply.drift.segments:
+            out.print(_drift_table(reply.drift))
     if reply.type == "error":
         raise typer.Exit(1)
 
@@ -213,6 +218,52 @@ def lineage_summary(lineage: list[LineageEntry]) -> str:
     for kind, sources, targets in sorted(events):
         parts.append(f"{kind} {', '.join(map(str, sources))} into {', '.join(map(str, targets))}")
     return "; ".join(parts)
+
+
+def drift_summary(drift: DriftReport) -> str:
+    """One line on drift, e.g. "drift: drifting (score 1.62 on 5,000 leads): segment 3 mean distance 1.8x fit time".
+
+    Examples:
+        >>> drift_summary(DriftReport(state="filling", model_version=3, leads=120, window_leads=20000,
+        ...     window_seconds=3600))
+        'drift: filling (120 sampled leads in the window, of version 3)'
+    """
+    why = f": {'; '.join(drift.reasons)}" if drift.reasons else ""
+    match drift.state:
+        case "no_model":
+            return "drift: no model served"
+        case "no_baseline":
+            return (
+                f"drift: not judged, model {drift.model_version} has no fit-time figures (made before they were stored)"
+            )
+        case "filling":
+            return f"drift: filling ({drift.leads:,} sampled leads in the window, of version {drift.model_version})"
+        case _:
+            requested = (
+                f"; refit last asked for on drift at {drift.last_refit_request:%Y-%m-%d %H:%M:%S}"
+                if drift.last_refit_request
+                else ""
+            )
+            beyond = (
+                f"; {drift.beyond_radius_share:.1%} of leads beyond every radius"
+                f" (fit {drift.fit_beyond_radius_share:.1%})"
+            )
+            return f"drift: {drift.state} (score {drift.score:.2f} on {drift.leads:,} leads){why}{beyond}{requested}"
+
+
+def _drift_table(drift: DriftReport) -> Table:
+    table = Table(title=f"Drift of model {drift.model_version}: the window against fit time")
+    for column in ("segment", "leads", "share", "mean distance", "outliers"):
+        table.add_column(column, justify="right")
+    for s in drift.segments:
+        table.add_row(
+            str(s.segment_id),
+            f"{s.leads:,}",
+            f"{s.share:.1%} (fit {s.fit_share:.1%})",
+            "" if s.mean_distance is None else f"{s.mean_distance:.3g} (fit {s.fit_mean_distance:.3g})",
+            "" if s.outlier_share is None else f"{s.outlier_share:.1%} (fit {s.fit_outlier_share:.1%})",
+        )
+    return table
 
 
 def _scores(reply: ModelEvent) -> Table:

@@ -16,6 +16,7 @@ from streams import metrics
 from streams.activity import Activity
 from streams.batch_engine import BatchEngine
 from streams.control import Controller
+from streams.drift import DriftMonitor
 from streams.kafka import bootstrap_servers, faust_app_id, faust_credentials
 from streams.logs import logging_config
 from streams.outbox import KafkaOutbox
@@ -70,9 +71,15 @@ def create_app(
     if seed is not None:
         sample.add(seed)
     activity = Activity()
-    router = BatchRouter(settings, holder, previous, outbox, on_routed=sample.add, activity=activity)
     announce_event = partial(announce, settings)
     refitter = Refitter(settings, holder, store, sample, announce_event)
+    drift = DriftMonitor(settings, lambda: holder.model, refitter)
+
+    def routed(X: np.ndarray) -> None:  # each delivered batch's features: the refit sample and the drift window
+        sample.add(X)
+        drift.observe(X)
+
+    router = BatchRouter(settings, holder, previous, outbox, on_routed=routed, activity=activity)
     services: list[mode.Service] = [holder, outbox, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
@@ -87,7 +94,13 @@ def create_app(
     if settings.web_port:
         checks = _readiness(holder, health, joined)
         services.append(WebServer(settings, holder, activity, checks))
-    _add_control(app, settings, Controller(store, holder, refitter, announce_event), refitter)
+    _add_control(app, settings, Controller(store, holder, refitter, announce_event, drift.report), refitter)
+    if settings.drift_check_seconds:
+
+        @app.timer(settings.drift_check_seconds)  # type: ignore[untyped-decorator]
+        async def check_drift() -> None:  # every worker logs its own drift; the leader refits on it
+            drift.check(leader=app.is_leader())
+
     return app, services
 
 

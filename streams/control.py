@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.control import ModelEvent, Pin, Refit, Rollback, SetK, Status, Unpin, parse_command, request_id_of
+from models.drift import DriftReport
 from models.exceptions import ConfigError
 from models.snapshot import ModelSnapshot
 from segmentation.exceptions import SegmenterError
@@ -46,11 +47,13 @@ class Controller:
         holder: ModelHolder,
         refitter: Refitter,
         announce: Callable[[ModelEvent], Awaitable[None]],
+        drift: Callable[[], DriftReport] | None = None,
     ) -> None:
         self._store = store
         self._holder = holder
         self._refitter = refitter
         self._announce = announce
+        self._drift = drift
 
     async def handle(self, value: bytes | None) -> None:
         """Carry out the command in `value` and announce its reply (a refit's reply comes when it ends)."""
@@ -95,7 +98,10 @@ class Controller:
                 event = self._event("k_set", rid, "set_k")
                 return event.model_copy(update={"k": None if k == "auto" else k, "status": {"k": k}})
             case Status():
-                return self._event("status", rid, "status").model_copy(update={"status": await self._status()})
+                drift = self._drift() if self._drift else None
+                return self._event("status", rid, "status").model_copy(
+                    update={"status": await self._status(), "drift": drift}
+                )
 
     async def _rollback(self, to_version: int | None, rid: str | None) -> ModelEvent:
         current_version = await self._store.current_version()
