@@ -189,10 +189,10 @@ class ModelSnapshot(BaseModel):
         version: int,
         created_at: datetime,
         fingerprint: str,
-        fit: Profile | None = None,
+        fit: Profile,
     ) -> "ModelSnapshot":
         """The artifact of a fitted model (`LeadSegmenter.to_state`), with each segment's name,
-        strategy and profile, and the training leads' drift figures `fit` if given."""
+        strategy and profile, and `fit`, the training leads' drift figures (`segmentation.drift.profile`)."""
         state = model.to_state()
         segments = [
             SegmentInfo(
@@ -213,8 +213,8 @@ class ModelSnapshot(BaseModel):
                     )
                 },
                 # a segment without training leads (NaN) counts as at its centroid, with no outliers
-                mean_distance=None if fit is None else float(np.nan_to_num(fit.mean_distances[i])),
-                outlier_share=None if fit is None else float(np.nan_to_num(fit.outlier_shares[i])),
+                mean_distance=float(np.nan_to_num(fit.mean_distances[i])),
+                outlier_share=float(np.nan_to_num(fit.outlier_shares[i])),
             )
             for i in range(len(state.centroids))
         ]
@@ -237,7 +237,7 @@ class ModelSnapshot(BaseModel):
             ),
             segments=segments,
             baseline=baseline,
-            beyond_radius_share=None if fit is None else fit.beyond_share,
+            beyond_radius_share=fit.beyond_share,
             metrics=FitMetrics(
                 n_leads=state.n_leads,
                 k=len(segments),

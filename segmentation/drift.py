@@ -64,7 +64,7 @@ def place(model: LeadSegmenter, X: np.ndarray) -> Placement:
     segment = d2.argmin(axis=1)
     radii = model.distance_quantiles_[:, -1]
     distance = np.sqrt(d2[np.arange(len(d2)), segment])
-    beyond_every: np.ndarray = (d2 > radii**2).all(axis=1)
+    beyond_every = np.all(d2 > radii**2, axis=1)
     return Placement(segment, distance, distance > radii[segment], beyond_every)
 
 
