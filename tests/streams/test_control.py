@@ -16,6 +16,7 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from streams.control import Controller
+from streams.drift import DriftMonitor
 from streams.exceptions import PinnedError
 from streams.refit import LeadSample, Refitter
 from streams.serving import ModelHolder
@@ -46,7 +47,8 @@ class Operator:
             self.replies.append(event)
 
         refitter = Refitter(Settings(), self.holder, store, LeadSample(1000), announce)
-        self.controller = Controller(store, self.holder, refitter, announce)
+        drift = DriftMonitor(Settings(), lambda: self.holder.model, refitter)
+        self.controller = Controller(store, self.holder, refitter, announce, drift.report)
 
     async def send(self, command: dict[str, object] | bytes) -> ModelEvent:
         before = len(self.replies)
@@ -129,6 +131,7 @@ def test_set_k_and_status(models: tuple[ModelSnapshot, ModelSnapshot]) -> None:
         status = await op.send({"command": "status", "request_id": "s"})
         assert status.status is not None
         assert (status.status["k"], status.status["served_version"], status.status["history"]) == (6, 2, [1, 2])
+        assert status.drift is not None and (status.drift.state, status.drift.model_version) == ("filling", 2)
         await op.send({"command": "set_k", "k": "auto"})
         assert await op.store.controls() == Controls(None, None)
 
