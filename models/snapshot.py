@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.exceptions import SnapshotError
 from models.strategies import Baseline, Strategy
-from segmentation.drift import Profile
+from segmentation.drift import DriftFigures
 from segmentation.impact import Impact, business_impact
 from segmentation.preprocessing import ScalerState
 from segmentation.profiling import SegmentProfile
@@ -189,10 +189,10 @@ class ModelSnapshot(BaseModel):
         version: int,
         created_at: datetime,
         fingerprint: str,
-        fit: Profile,
+        fit: DriftFigures,
     ) -> "ModelSnapshot":
         """The artifact of a fitted model (`LeadSegmenter.to_state`), with each segment's name,
-        strategy and profile, and `fit`, the training leads' drift figures (`segmentation.drift.profile`)."""
+        strategy and profile, and `fit`, the training leads' drift figures (`segmentation.drift.drift_figures`)."""
         state = model.to_state()
         segments = [
             SegmentInfo(
@@ -293,13 +293,13 @@ class ModelSnapshot(BaseModel):
             baseline_deal_size=self.baseline.avg_deal_size,
         )
 
-    def drift_baseline(self) -> Profile | None:
+    def drift_baseline(self) -> DriftFigures | None:
         """The training leads' figures drift is measured against, per segment in this model's order; None for an
         artifact made before they were stored."""
         if self.beyond_radius_share is None:
             return None
         sizes = np.array([s.size for s in self.segments])
-        return Profile(
+        return DriftFigures(
             leads=int(sizes.sum()),
             counts=sizes,
             shares=np.array([s.share for s in self.segments]),

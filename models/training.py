@@ -8,7 +8,7 @@ import numpy as np
 
 from models.snapshot import GateReport, LineageEntry, ModelSnapshot, SegmentInfo
 from models.strategies import FALLBACK_STRATEGY, StrategyConfig
-from segmentation.drift import place, profile
+from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances, judge, score_partition
 from segmentation.identity import fingerprint
@@ -70,7 +70,7 @@ def build_snapshot(
         version=version,
         created_at=created_at,
         fingerprint=fingerprint(X),
-        fit=profile(place(model, X), model.n_clusters_),
+        fit=drift_figures(place(model, X), model.n_clusters_),
     )
 
 

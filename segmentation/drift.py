@@ -8,7 +8,7 @@ import numpy as np
 from segmentation.kmeans import squared_distances
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["DriftThresholds", "Placement", "Profile", "drift_reasons", "drift_score", "place", "profile"]
+__all__ = ["DriftFigures", "DriftThresholds", "Placement", "drift_figures", "drift_reasons", "drift_score", "place"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class Profile:
+class DriftFigures:
     """Figures of `leads` leads in K segments: per segment its count, share, mean distance and outlier share
     (NaN for a segment without leads), and the share of leads beyond every radius."""
 
@@ -68,13 +68,13 @@ def place(model: LeadSegmenter, X: np.ndarray) -> Placement:
     return Placement(segment, distance, distance > radii[segment], beyond_every)
 
 
-def profile(placed: Placement, k: int) -> Profile:
+def drift_figures(placed: Placement, k: int) -> DriftFigures:
     """The figures of the placed leads in `k` segments, in a few vectorized counts.
 
     Examples:
         >>> placed = Placement(np.array([0, 0, 1, 1]), np.array([1.0, 3.0, 2.0, 2.0]),
         ...     np.array([False, True, False, False]), np.array([False, True, False, False]))
-        >>> figures = profile(placed, 3)
+        >>> figures = drift_figures(placed, 3)
         >>> figures.shares.tolist(), figures.mean_distances.tolist()[:2], figures.outlier_shares.tolist()[:2]
         ([0.5, 0.5, 0.0], [2.0, 2.0], [0.5, 0.0])
         >>> figures.beyond_share, bool(np.isnan(figures.mean_distances[2]))
@@ -85,7 +85,7 @@ def profile(placed: Placement, k: int) -> Profile:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_distances = np.bincount(placed.segment, weights=placed.distance, minlength=k) / counts
         outlier_shares = np.bincount(placed.segment, weights=placed.outlier, minlength=k) / counts
-    return Profile(
+    return DriftFigures(
         leads=n,
         counts=counts,
         shares=counts / n if n else np.zeros(k),
@@ -95,13 +95,13 @@ def profile(placed: Placement, k: int) -> Profile:
     )
 
 
-def drift_score(fit: Profile, now: Profile, thresholds: DriftThresholds) -> float:
+def drift_score(fit: DriftFigures, now: DriftFigures, thresholds: DriftThresholds) -> float:
     """The largest of the figures as a fraction of its threshold: 1 or more is drift, 0 is the fit itself.
 
     Examples:
-        >>> fit = Profile(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 2.0]),
+        >>> fit = DriftFigures(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 2.0]),
         ...     np.array([0.01, 0.01]), 0.002)
-        >>> now = Profile(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 3.5]),
+        >>> now = DriftFigures(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 3.5]),
         ...     np.array([0.01, 0.01]), 0.002)
         >>> drift_score(fit, now, DriftThresholds())  # segment 1 at 1.75x its distance, against 1.5x
         1.5
@@ -119,13 +119,13 @@ def drift_score(fit: Profile, now: Profile, thresholds: DriftThresholds) -> floa
     return round(max(0.0, *parts), 4)
 
 
-def drift_reasons(fit: Profile, now: Profile, thresholds: DriftThresholds, ids: list[int]) -> tuple[str, ...]:
+def drift_reasons(fit: DriftFigures, now: DriftFigures, thresholds: DriftThresholds, ids: list[int]) -> tuple[str, ...]:
     """What is past a threshold, one phrase each, segments named by their `ids`.
 
     Examples:
-        >>> fit = Profile(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 2.0]),
+        >>> fit = DriftFigures(1000, np.array([500, 500]), np.array([0.5, 0.5]), np.array([1.0, 2.0]),
         ...     np.array([0.01, 0.01]), 0.002)
-        >>> now = Profile(1000, np.array([200, 800]), np.array([0.2, 0.8]), np.array([1.0, 3.6]),
+        >>> now = DriftFigures(1000, np.array([200, 800]), np.array([0.2, 0.8]), np.array([1.0, 3.6]),
         ...     np.array([0.01, 0.3]), 0.12)
         >>> for reason in drift_reasons(fit, now, DriftThresholds(), [4, 7]):
         ...     print(reason)
@@ -154,6 +154,6 @@ def drift_reasons(fit: Profile, now: Profile, thresholds: DriftThresholds, ids: 
     return tuple(reasons)
 
 
-def _traffic_shift(fit: Profile, now: Profile) -> float:
+def _traffic_shift(fit: DriftFigures, now: DriftFigures) -> float:
     """The share of leads that would have to change segment for the shares to be the fit's again."""
     return float(np.abs(now.shares - fit.shares).sum() / 2)

@@ -17,7 +17,7 @@ import numpy as np
 
 from models.drift import DriftReport, DriftState, SegmentDrift
 from models.settings import Settings
-from segmentation.drift import DriftThresholds, drift_reasons, drift_score, place, profile
+from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
 from segmentation.features import FEATURES
 from streams.serving import ServingModel
 
@@ -99,7 +99,7 @@ class DriftMonitor:
         )
         if len(X) < s.drift_min_leads:
             return report
-        now = profile(place(model.segmenter, X), len(model.segments))
+        now = drift_figures(place(model.segmenter, X), len(model.segments))
         score = drift_score(fit, now, self._thresholds)
         state = "drifting" if score >= 1 or (self._judged == "drifting" and score >= CALM) else "steady"
         ids = model.snapshot.segment_ids

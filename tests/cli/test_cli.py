@@ -230,6 +230,7 @@ def test_schema_prints_the_event_command_and_reply_schemas() -> None:
         "lead_changed", "segment_split", "segment_merged", "segment_retired"
     ]  # fmt: skip
     assert "lineage" in schemas["ModelEvent"]["properties"]
+    assert "drift" in schemas["ModelEvent"]["properties"] and "DriftReport" in schemas["ModelEvent"]["$defs"]
     assert set(schemas["ControlCommand"]["discriminator"]["mapping"]) == {
         "refit", "rollback", "pin", "unpin", "set_k", "status"
     }  # fmt: skip

@@ -10,7 +10,7 @@ from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
-from segmentation.drift import DriftThresholds, drift_reasons, drift_score, place, profile
+from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
 from segmentation.segmenter import LeadSegmenter
 from segmentation.synthetic import generate_leads
 from tests.populations import noise, with_a_sixth_group
@@ -24,7 +24,7 @@ def fitted() -> tuple[LeadSegmenter, ModelSnapshot]:
 def judged(snapshot: ModelSnapshot, X: np.ndarray) -> tuple[float, tuple[str, ...]]:
     fit = snapshot.drift_baseline()
     assert fit is not None
-    now = profile(place(snapshot.to_segmenter(), X), len(snapshot.segments))
+    now = drift_figures(place(snapshot.to_segmenter(), X), len(snapshot.segments))
     thresholds = DriftThresholds()
     return drift_score(fit, now, thresholds), drift_reasons(fit, now, thresholds, snapshot.segment_ids)
 
@@ -44,7 +44,7 @@ def test_the_artifact_keeps_the_training_leads_figures(fitted: tuple[LeadSegment
     fit = snapshot.drift_baseline()
     assert fit is not None
     X = generate_leads(3000, random_state=0).X
-    expected = profile(place(model, X), 5)
+    expected = drift_figures(place(model, X), 5)
     assert np.allclose(fit.mean_distances, expected.mean_distances)
     assert np.allclose(fit.outlier_shares, expected.outlier_shares)
     assert fit.beyond_share == expected.beyond_share
@@ -93,5 +93,5 @@ def test_a_segment_with_few_leads_in_the_window_is_not_judged_on_distance(
     sparse = DriftThresholds(min_segment_leads=len(X) + 1)
     fit = snapshot.drift_baseline()
     assert fit is not None
-    reasons = drift_reasons(fit, profile(placed, 5), sparse, snapshot.segment_ids)
+    reasons = drift_reasons(fit, drift_figures(placed, 5), sparse, snapshot.segment_ids)
     assert reasons and not any(reason.startswith("segment ") for reason in reasons)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from models.exceptions import SnapshotError
 from models.snapshot import SCHEMA_VERSION, ModelSnapshot
 from models.strategies import DEFAULT_STRATEGIES, FALLBACK_STRATEGY, StrategyConfig
-from segmentation.drift import place, profile
+from segmentation.drift import drift_figures, place
 from segmentation.exceptions import SegmenterError
 from segmentation.features import FEATURES, HEAVY_TAILED
 from segmentation.identity import fingerprint
@@ -139,7 +139,7 @@ def test_an_empty_segment_is_stored_with_null_statistics(fitted_800: LeadSegment
         version=3,
         created_at=datetime(2025, 1, 1, tzinfo=UTC),
         fingerprint=fingerprint(X),
-        fit=profile(place(fitted_800, X), 5),
+        fit=drift_figures(place(fitted_800, X), 5),
     )
     empty = snapshot.segments[4]
     assert (empty.name, empty.size, empty.share) == ("Empty segment", 0, 0.0)
@@ -358,7 +358,7 @@ def test_the_artifact_stores_the_models_state_exactly(
         version=snapshot.version,
         created_at=snapshot.created_at,
         fingerprint=snapshot.training_fingerprint,
-        fit=profile(place(loaded, leads.X), loaded.n_clusters_),
+        fit=drift_figures(place(loaded, leads.X), loaded.n_clusters_),
     )
     assert again == snapshot
 
