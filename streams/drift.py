@@ -19,6 +19,7 @@ from models.drift import DriftReport, DriftState, SegmentDrift
 from models.settings import Settings
 from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
 from segmentation.features import FEATURES
+from streams import metrics
 from streams.serving import ServingModel
 
 __all__ = ["CALM", "DriftMonitor", "RefitRequests"]
@@ -132,6 +133,7 @@ class DriftMonitor:
         """Judge the window: log a change of state (or a model without a baseline) once, and on the leader, while
         drifting, ask for a refit with the reasons as its cause unless one was asked for lately or one runs."""
         report = self.report()
+        metrics.DRIFT_SCORE.set(float("nan") if report.score is None else report.score)
         if report.state == "no_baseline" and report.model_version not in self._unmeasured:
             self._unmeasured.add(report.model_version or 0)
             log.warning(

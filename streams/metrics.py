@@ -19,6 +19,7 @@ __all__ = [
     "BATCH_SECONDS",
     "BATCH_SIZE",
     "DEAD_LETTERED",
+    "DRIFT_SCORE",
     "EVENT_LOOP_LAG",
     "KAFKA_DELIVERY_UP",
     "MODEL_SEGMENTS",
@@ -97,8 +98,14 @@ REDIS_UP = Gauge("segmenter_redis_up", "1 while Redis answers, 0 while the worke
 KAFKA_DELIVERY_UP = Gauge(
     "segmenter_kafka_delivery_up", "1 while outputs are acknowledged, 0 during a delivery outage", registry=REGISTRY
 )
+DRIFT_SCORE = Gauge(
+    "segmenter_drift_score",
+    "Drift of this worker's recent leads from the served model's fit (1 or more: drifting; NaN: not judged)",
+    registry=REGISTRY,
+)
 REDIS_UP.set(1)
 KAFKA_DELIVERY_UP.set(1)
+DRIFT_SCORE.set(float("nan"))
 
 _model_created_at = 0.0
 _MODEL_AGE.set_function(lambda: time.time() - _model_created_at if _model_created_at else 0.0)

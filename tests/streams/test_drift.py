@@ -14,6 +14,7 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
+from streams import metrics
 from streams.drift import DriftMonitor
 from streams.serving import ServingModel
 from tests.populations import with_a_sixth_group
@@ -91,6 +92,7 @@ def test_a_shifted_population_makes_the_leader_ask_for_a_refit_with_the_reasons(
     assert follower.state == "drifting" and rig.refits.causes == []  # only the leader asks
     report = rig.monitor.check(leader=True)
     assert report.state == "drifting" and report.score is not None and report.score >= 1
+    assert metrics.value(metrics.DRIFT_SCORE) == report.score
     assert rig.refits.causes == ["drift: " + "; ".join(report.reasons)]
     assert "of leads beyond every radius (fit" in rig.refits.causes[0]
     assert report.last_refit_request is not None and report.last_refit_request.timestamp() == rig.clock.now
