@@ -64,6 +64,7 @@ class DriftMonitor:
         self._at = np.full(s.drift_window_leads, -np.inf)  # when each row was observed; -inf: empty
         self._next = 0
         self._judged: DriftState | None = None  # the last state logged: steady or drifting
+        self._judged_version: int | None = None  # the model last judged: a swap drops the hysteresis
         self._since: float | None = None
         self._requested_at: float | None = None
         self._unmeasured: set[int] = set()  # versions without a baseline, said once each
@@ -102,7 +103,8 @@ class DriftMonitor:
             return report
         now = drift_figures(place(model.segmenter, X), len(model.segments))
         score = drift_score(fit, now, self._thresholds)
-        state = "drifting" if score >= 1 or (self._judged == "drifting" and score >= CALM) else "steady"
+        held = self._judged == "drifting" and self._judged_version == model.version and score >= CALM
+        state = "drifting" if score >= 1 or held else "steady"
         ids = model.snapshot.segment_ids
         segments = [
             SegmentDrift(
@@ -141,6 +143,8 @@ class DriftMonitor:
                 "until a model fitted since is served",
                 report.model_version,
             )
+        if report.state in ("steady", "drifting"):
+            self._judged_version = report.model_version
         if report.state in ("steady", "drifting") and report.state != self._judged:
             self._judged, self._since = report.state, self._clock()
             report = report.model_copy(update={"since": _when(self._since)})

@@ -15,7 +15,7 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from streams import metrics
-from streams.drift import DriftMonitor
+from streams.drift import CALM, DriftMonitor
 from streams.serving import ServingModel
 from tests.populations import with_a_sixth_group
 
@@ -71,7 +71,9 @@ class Rig:
 
 
 def shifted(n: int, seed: int = 5) -> np.ndarray:
-    return with_a_sixth_group(n, seed=seed)
+    """The five groups and a sixth kind of lead, in random order, as a stream would bring them."""
+    X = with_a_sixth_group(n, seed=seed)
+    return X[np.random.default_rng(seed).permutation(len(X))]
 
 
 def test_the_fit_population_is_steady_and_asks_for_nothing(served: ServingModel) -> None:
@@ -181,3 +183,26 @@ def test_no_model_and_too_few_leads_are_states_too(served: ServingModel) -> None
     report = rig.monitor.check(leader=True)
     assert (report.state, report.leads, report.score) == ("filling", 999, None)
     assert rig.refits.causes == []
+
+
+def test_once_drifting_the_state_holds_until_the_score_is_calm_and_a_swap_drops_that(served: ServingModel) -> None:
+    shifted_rows, fit_rows = shifted(4000), generate_leads(4000, random_state=17).X
+
+    def window(k: int) -> np.ndarray:  # the latest 4000 leads, k of them shifted
+        return np.vstack([fit_rows[: 4000 - k], shifted_rows[:k]])
+
+    def score(k: int) -> float:
+        fresh = Rig(served)
+        fresh.feed(window(k))
+        found = fresh.monitor.report().score
+        assert found is not None
+        return found
+
+    k = next(k for k in range(0, 4000, 50) if CALM <= score(k) < 1)  # between calm and drift
+    rig = Rig(served)
+    rig.feed(shifted_rows)
+    assert rig.monitor.check(leader=False).state == "drifting"
+    rig.feed(window(k))
+    assert rig.monitor.check(leader=False).state == "drifting"  # not calm yet
+    rig.model = ServingModel(served.snapshot.model_copy(update={"version": 3}))
+    assert rig.monitor.check(leader=False).state == "steady"  # another model: judged afresh
