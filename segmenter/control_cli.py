@@ -244,15 +244,14 @@ def drift_summary(drift: DriftReport) -> str:
                 if drift.last_refit_request
                 else ""
             )
-            beyond = (
-                f"; {drift.beyond_radius_share:.1%} of leads beyond every radius"
-                f" (fit {drift.fit_beyond_radius_share:.1%})"
-            )
-            return f"drift: {drift.state} (score {drift.score:.2f} on {drift.leads:,} leads){why}{beyond}{requested}"
+            return f"drift: {drift.state} (score {drift.score:.2f} on {drift.leads:,} leads){why}{requested}"
 
 
 def _drift_table(drift: DriftReport) -> Table:
-    table = Table(title=f"Drift of model {drift.model_version}: the window against fit time")
+    table = Table(
+        title=f"Drift of model {drift.model_version}: the window against fit time",
+        caption=f"leads beyond every radius: {drift.beyond_radius_share:.1%} (fit {drift.fit_beyond_radius_share:.1%})",
+    )
     for column in ("segment", "leads", "share", "mean distance", "outliers"):
         table.add_column(column, justify="right")
     for s in drift.segments:
