@@ -9,7 +9,7 @@ import pytest
 from models.exceptions import SnapshotError
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
-from models.training import fit_model
+from models.training import fit_model, refit_model
 from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
 from segmentation.segmenter import LeadSegmenter
 from segmentation.synthetic import generate_leads
@@ -95,3 +95,11 @@ def test_a_segment_with_few_leads_in_the_window_is_not_judged_on_distance(
     assert fit is not None
     reasons = drift_reasons(fit, drift_figures(placed, 5), sparse, snapshot.segment_ids)
     assert reasons and not any(reason.startswith("segment ") for reason in reasons)
+
+
+def test_a_refit_keeps_its_own_training_leads_figures(fitted: tuple[LeadSegmenter, ModelSnapshot]) -> None:
+    candidate, _ = refit_model(with_a_sixth_group(3000, seed=6), fitted[1], version=2, k=6)
+    fit = candidate.drift_baseline()
+    assert fit is not None and len(fit.mean_distances) == 6
+    score, reasons = judged(candidate, with_a_sixth_group(3000, seed=7))
+    assert score < 1 and reasons == ()  # the population it was refitted on is steady under it
