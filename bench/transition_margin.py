@@ -92,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="leads routed per population")
     parser.add_argument("--movers", type=int, default=200, help="of them, leads re-sent with another group's features")
-    parser.add_argument("--seeds", type=int, default=5, help="populations per kind (five groups; a sixth added)")
+    parser.add_argument("--seeds", type=int, default=8, help="populations per kind (five groups; a sixth added)")
     parser.add_argument("--batches", type=int, default=100, help="batches of 1,000 leads timed per margin and round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of timing, the margins alternating")
     args = parser.parse_args()

@@ -82,7 +82,7 @@ def assign(
     if not leads:
         return []
     X = features_of(leads) if X is None else X
-    result = _held(model, leads, previous, X, margin) if margin > 0 and previous else model.segmenter.assign(X)
+    result = _held(model, leads, previous, X, margin) if margin > 0 else model.segmenter.assign(X)
     top_features = [model.top_features(row) for row in map(tuple, result.top_features.tolist())]
     distances, confidences = result.distance.tolist(), result.confidence.tolist()
     outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
@@ -147,7 +147,11 @@ def _held(
     again in the batch by its own earlier row's segment (one more vectorized pass per repeat)."""
     ids = [lead.lead_id for _, lead in leads]
     index_of = model.index_of
-    held = np.fromiter(map(index_of.get, map(previous.get, ids, repeat(-1)), repeat(-1)), np.intp, len(ids))
+    held = (
+        np.fromiter(map(index_of.get, map(previous.get, ids, repeat(-1)), repeat(-1)), np.intp, len(ids))
+        if previous
+        else None
+    )
     result = model.segmenter.assign(X, previous=held, margin=margin)
     if len(set(ids)) == len(ids):
         return result

@@ -119,6 +119,7 @@ def test_a_lead_seen_again_in_the_batch_is_held_by_its_own_earlier_assignment(
         (a, a, None),
         (a, a, None),
     ]
+    assert published(assign(model, valid[:2], {}, NOW, margin=0.1)) == [(a, None, None), (a, a, None)]  # a new lead
     assert published(assign(model, valid, {"L": b}, NOW, margin=0.0)) == [
         (a, b, "lead_changed"),
         (b, a, "lead_changed"),
