@@ -39,7 +39,7 @@ SEED_LEADS = 6000  # more of the same population in the refit sample
 def counted(port: int, metric: str) -> float:
     """A counter of the worker's, over all its labels; a batch is counted once all its outputs are acknowledged."""
     _, text = get(f"http://127.0.0.1:{port}/metrics")
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.split("{")[0].split()[0] == metric)
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith((f"{metric}{{", f"{metric} ")))
 
 
 def read(env: dict[str, str], topic: str, count: int) -> list[dict[str, Any]]:
