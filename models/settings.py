@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     gate_max_moved_share: float = Field(
         default=0.30, ge=0, le=1, description="A refit is refused if it moves a larger share of leads to other segments"
     )
+    transition_margin: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Hysteresis: a lead leaves a segment still served only if that is this much (relative) farther"
+        " than the nearest (0: off)",
+    )
     redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
     redis_timeout_seconds: float = Field(
         default=1,

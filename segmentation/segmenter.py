@@ -6,7 +6,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from segmentation.exceptions import InvalidLeadsError, NotFittedError
+from segmentation.exceptions import InvalidLeadsError, InvalidParameterError, NotFittedError
 from segmentation.features import FEATURES, HEAVY_TAILED, check_matrix
 from segmentation.kmeans import fit_kmeans, squared_distances
 from segmentation.preprocessing import LeadScaler, ScalerState
@@ -23,9 +23,10 @@ Rows = tuple[tuple[float, ...], ...]
 
 @dataclass(frozen=True)
 class Assignment:
-    """Per lead: segment index, distance to its centroid, confidence (1 - nearest/second-nearest
-    distance, 0 when a lead sits midway), the indices of the `top` features that most favour its
-    segment over the runner-up, and whether it lies beyond the segment's outlier distance."""
+    """Per lead: segment index, distance to its centroid, confidence (1 - that distance / the nearest other
+    segment's, 0 when a lead sits midway or, held in its previous segment by hysteresis, past it), the indices
+    of the `top` features that most favour its segment over the runner-up, and whether it lies beyond the
+    segment's outlier distance."""
 
     segment: np.ndarray
     distance: np.ndarray
@@ -207,13 +208,34 @@ class LeadSegmenter:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(squared_distances(self.transform(X), self.centroids_).argmin(axis=1))
 
-    def assign(self, X: np.ndarray, *, top: int = 3) -> Assignment:
-        """Nearest segment per lead, with distance, confidence, top features and outlier flag."""
+    def assign(
+        self, X: np.ndarray, *, top: int = 3, previous: np.ndarray | None = None, margin: float = 0.0
+    ) -> Assignment:
+        """Nearest segment per lead, with distance, confidence, top features and outlier flag.
+
+        Hysteresis: with `previous` (per lead the index of its previous segment, -1 for none) and `margin` > 0, a
+        lead stays in its previous segment unless its distance to it exceeds its distance to the nearest one by
+        more than `margin` (relative: `d_previous > (1 + margin) * d_nearest` moves it); everything returned then
+        describes the segment it stays in. `margin` 0 is the plain nearest segment.
+
+        Examples:
+            >>> from segmentation.synthetic import generate_leads
+            >>> model = LeadSegmenter(n_clusters=5, random_state=0).fit(generate_leads(1000, random_state=3).X)
+            >>> X = generate_leads(300, random_state=4).X
+            >>> nearest = model.assign(X)
+            >>> other = (nearest.segment + 1) % 5  # each lead's previous segment: not its nearest one
+            >>> int((model.assign(X, previous=other, margin=0.1).segment == other).sum())  # near a boundary: held
+            5
+            >>> bool((model.assign(X, previous=other, margin=100).segment == other).all())
+            True
+        """
         scaled = self.scale(X)
         d2 = squared_distances(self._reduce(scaled), self.centroids_)
         rows = np.arange(len(d2))
         # argmin, like `predict`, so that a lead equidistant to two segments gets the same one.
         first = d2.argmin(axis=1)
+        if previous is not None and margin > 0:
+            first = self._held(d2, rows, first, previous, margin)
         second = first
         if d2.shape[1] > 1:
             others = d2.copy()
@@ -222,11 +244,23 @@ class LeadSegmenter:
         distance = np.sqrt(d2[rows, first])
         runner_up = np.sqrt(d2[rows, second])
         confidence = np.divide(runner_up - distance, runner_up, out=np.zeros_like(distance), where=runner_up > 0)
+        np.maximum(confidence, 0, out=confidence)  # a lead held past midway: 0, as at midway
         own, other = self.feature_centroids_[first], self.feature_centroids_[second]
         pull = (scaled - other) ** 2 - (scaled - own) ** 2
         top_features = np.argsort(-pull, axis=1, kind="stable")[:, :top]
         is_outlier = distance > self.distance_quantiles_[first, -1]
         return Assignment(first, distance, confidence, top_features, is_outlier)
+
+    def _held(
+        self, d2: np.ndarray, rows: np.ndarray, nearest: np.ndarray, previous: np.ndarray, margin: float
+    ) -> np.ndarray:
+        """Per lead its previous segment if within `margin` of the nearest (compared squared), else the nearest."""
+        k = len(self.centroids_)
+        if previous.shape != nearest.shape or ((previous < -1) | (previous >= k)).any():
+            raise InvalidParameterError(f"previous: one segment index (0 to {k - 1}, or -1 for none) per lead")
+        held = np.where(previous >= 0, previous, nearest)
+        stays = d2[rows, held] <= (1 + margin) ** 2 * d2[rows, nearest]
+        return np.where(stays, held, nearest)
 
     def _reduce(self, scaled: np.ndarray) -> np.ndarray:
         return scaled if self.projection_ is None else self.projection_.transform(scaled)

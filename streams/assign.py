@@ -5,12 +5,15 @@ import hashlib
 import uuid
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
 import orjson
 
+from segmentation.segmenter import Assignment
 from streams.decode import Lead, features_of
 from streams.records import RawLead
 from streams.serving import ServingModel
@@ -67,14 +70,19 @@ def assign(
     previous: Mapping[str, int],
     now: datetime,
     X: np.ndarray | None = None,
+    margin: float = 0.0,
 ) -> list[Routed]:
     """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
     `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
     assignment as its previous segment). `X` is `features_of(leads)` if the caller has it already. A lead whose
-    previous segment differs also gets a transition, whose reason comes from the model's lineage (`_origins`)."""
+    previous segment differs also gets a transition, whose reason comes from the model's lineage (`_origins`).
+    With `margin` > 0, a lead whose previous segment this model serves stays in it unless the nearest segment is
+    more than `margin` closer (hysteresis, `LeadSegmenter.assign`); one whose previous segment it no longer serves
+    (retired, split, merged) goes to the nearest."""
     if not leads:
         return []
-    result = model.segmenter.assign(features_of(leads) if X is None else X)
+    X = features_of(leads) if X is None else X
+    result = _held(model, leads, previous, X, margin) if margin > 0 else model.segmenter.assign(X)
     top_features = [model.top_features(row) for row in map(tuple, result.top_features.tolist())]
     distances, confidences = result.distance.tolist(), result.confidence.tolist()
     outliers, segment_index = result.is_outlier.tolist(), result.segment.tolist()
@@ -126,6 +134,45 @@ def assign(
         moved = orjson.dumps(transition, option=orjson.OPT_UTC_Z)
         out.append(Routed(lead.lead_id, segment_id, previous_id, value, moved))
     return out
+
+
+def _held(
+    model: ServingModel,
+    leads: Sequence[tuple[RawLead, Lead]],
+    previous: Mapping[str, int],
+    X: np.ndarray,
+    margin: float,
+) -> Assignment:
+    """The assignment with hysteresis: each lead held by its previous segment if this model serves it, a lead seen
+    again in the batch by its own earlier row's segment (one more vectorized pass per repeat)."""
+    ids = [lead.lead_id for _, lead in leads]
+    index_of = model.index_of
+    held = (
+        np.fromiter(map(index_of.get, map(previous.get, ids, repeat(-1)), repeat(-1)), np.intp, len(ids))
+        if previous
+        else None
+    )
+    result = model.segmenter.assign(X, previous=held, margin=margin)
+    if len(set(ids)) == len(ids):
+        return result
+    earlier, rank = _repeats(ids)
+    for r in range(1, int(rank.max()) + 1):
+        rows = np.flatnonzero(rank == r)
+        again = model.segmenter.assign(X[rows], previous=result.segment[earlier[rows]], margin=margin)
+        for field in fields(Assignment):
+            getattr(result, field.name)[rows] = getattr(again, field.name)
+    return result
+
+
+def _repeats(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the row where the same lead last came before in the batch (-1: none) and how many times it did."""
+    seen: dict[str, int] = {}
+    earlier, rank = [-1] * len(ids), [0] * len(ids)
+    for row, lead_id in enumerate(ids):
+        if (before := seen.get(lead_id)) is not None:
+            earlier[row], rank[row] = before, rank[before] + 1
+        seen[lead_id] = row
+    return np.array(earlier), np.array(rank)
 
 
 _UNKNOWN: tuple[str | None, str, int | None] = (None, "segment_retired", None)

@@ -54,7 +54,7 @@ class BatchRouter:
         valid, rejected, X = decode(raws, self._settings.max_event_bytes)
         previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
         try:
-            outputs = assign(model, valid, previous, datetime.now(UTC), X)
+            outputs = assign(model, valid, previous, datetime.now(UTC), X, self._settings.transition_margin)
         except Exception as error:  # noqa: BLE001 - a bug must not lose leads: dead-letter them and go on
             log.exception("assignment failed for a batch of %d leads: dead-lettering them", len(valid))
             rejected += [Rejected(raw, "internal", f"{type(error).__name__}: {error}") for raw, _ in valid]

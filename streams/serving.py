@@ -35,6 +35,7 @@ class ServingModel:
         # The parts of every output that repeat, serialized once per model rather than once per lead:
         # per segment (id, name, strategy), and each list of top features as it first occurs.
         self.segments = [(s.id, s.name, orjson.Fragment(s.strategy.model_dump_json())) for s in snapshot.segments]
+        self.index_of = {s.id: i for i, s in enumerate(snapshot.segments)}  # segment id to its row in `segments`
         self._top_features: dict[tuple[int, ...], orjson.Fragment] = {}
 
     def top_features(self, indices: tuple[int, ...]) -> orjson.Fragment:
