@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="localhost:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     redis_url: SecretStr = Field(
         default=SecretStr("redis://localhost:6379/0"),
-        description="redis:// or rediss:// URL, user and password included",
+        description="redis:// or rediss:// URL, user and password included; redis+cluster:// (rediss+cluster://) "
+        "for a Redis Cluster, any one node's address",
     )
     app_id: str = Field(default="lead-segmenter", description="Faust app id and consumer group")
     partitions: int = Field(default=2, ge=1, le=1024, description="Partitions of every topic the worker creates")
@@ -82,6 +83,18 @@ class Settings(BaseSettings):
         le=60,
         description="Longest wait on Redis; a worker that waited this long treats Redis as down and probes it",
     )
+    previous_retention_seconds: int = Field(
+        default=90 * 86_400,
+        ge=1,
+        le=10 * 365 * 86_400,
+        description="A lead's last segment is forgotten this long (at most twice this) after it was last routed",
+    )
+    previous_shards: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="Redis hashes that hold previous segments (0: 1 on a single server, 16 on a cluster)",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol"
     )
@@ -113,8 +126,10 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_scheme(cls, url: SecretStr) -> SecretStr:
         parts = urlsplit(url.get_secret_value())
-        if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"must start with redis:// or rediss://, not {parts.scheme or 'nothing'}://")
+        if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+            raise ValueError(
+                f"must start with redis://, rediss:// or redis+cluster://, not {parts.scheme or 'nothing'}://"
+            )
         try:
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:

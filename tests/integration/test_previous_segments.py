@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from streams.previous import RedisPreviousSegments
 from streams.redis_health import RedisHealth
+from tests.services import stored_previous_segments
 
 # Ids that JSON escapes or that are long, and more leads than one chunk of the script.
 ODD_IDS = ["plain", "nul\x00inside", 'quote"and\\slash', "new\nline", "é中🙂", "L" * 128]
@@ -25,7 +26,7 @@ async def write_then_read(url: str, prefix: str) -> tuple[dict[str, int], dict[s
         found = await RedisPreviousSegments(reader, RedisHealth(reader, timeout=TIMEOUT), prefix).get_many(
             [*SEGMENTS, "never-seen"]
         )
-        return found, await reader.hgetall(f"{prefix}:previous")
+        return found, {lead: str(segment) for lead, segment in stored_previous_segments(url, prefix).items()}
     finally:
         await writer.aclose()
         await reader.aclose()
