@@ -6,8 +6,8 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 import orjson
@@ -22,6 +22,8 @@ from streams.store import RedisClient
 __all__ = ["CLUSTER_SHARDS", "InMemoryPreviousSegments", "PreviousSegments", "RedisPreviousSegments", "shard_of"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _FLUSH_CHUNK = 20_000
 CLUSTER_SHARDS = 16  # hashes on a Redis Cluster unless set: about five per node of a three-node cluster
@@ -138,13 +140,11 @@ class RedisPreviousSegments:
         *,
         retention_seconds: int = _DEFAULT_RETENTION,
         shards: int = 0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         """`shards` 0: one hash per period on a single server, `CLUSTER_SHARDS` on a cluster."""
         self._client = client
         self._health = health
         self._retention = retention_seconds
-        self._clock = clock
         self._tags = _shard_tags(prefix, shards or (CLUSTER_SHARDS if isinstance(client, RedisCluster) else 1))
         self._get, self._set = client.register_script(_GET), client.register_script(_SET)
         self._scripts = True
@@ -191,7 +191,7 @@ class RedisPreviousSegments:
         return True
 
     def _period(self) -> int:
-        return int(self._clock() // self._retention)
+        return int(time.time() // self._retention)
 
     def _hash(self, shard: int, period: int) -> str:
         return f"{{{self._tags[shard]}}}:{period}"
@@ -210,7 +210,7 @@ class RedisPreviousSegments:
         if len(shards) == 1:
             return await self._read_shard(*shards[0])
         found: dict[str, int] = {}
-        for part in await asyncio.gather(*(self._read_shard(shard, part) for shard, part in shards)):
+        for part in await self._together([self._read_shard(shard, part) for shard, part in shards]):
             found |= part
         return found
 
@@ -234,9 +234,15 @@ class RedisPreviousSegments:
         if len(shards) == 1:
             await self._write_shard(shards[0][0], segments)
             return
-        await asyncio.gather(
-            *(self._write_shard(shard, {lead: segments[lead] for lead in part}) for shard, part in shards)
+        await self._together(
+            [self._write_shard(shard, {lead: segments[lead] for lead in part}) for shard, part in shards]
         )
+
+    async def _together(self, calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+        """The shards' calls, concurrently."""
+        if isinstance(self._client, RedisCluster):  # at once if it is: commands that start together on a client
+            await self._client.initialize()  # that is not (redis-py 8.1) race to connect and fail
+        return await asyncio.gather(*calls)
 
     async def _write_shard(self, shard: int, segments: Mapping[str, int]) -> None:
         period = self._period()
