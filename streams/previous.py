@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from streams.exceptions import ServiceUnavailableError
 from streams.redis_health import RedisHealth
-from streams.store import RedisClient
+from streams.store import RedisClient, initialized
 
 __all__ = ["CLUSTER_SHARDS", "InMemoryPreviousSegments", "PreviousSegments", "RedisPreviousSegments", "shard_of"]
 
@@ -240,8 +240,7 @@ class RedisPreviousSegments:
 
     async def _together(self, calls: list[Coroutine[Any, Any, T]]) -> list[T]:
         """The shards' calls, concurrently."""
-        if isinstance(self._client, RedisCluster):  # at once if it is: commands that start together on a client
-            await self._client.initialize()  # that is not (redis-py 8.1) race to connect and fail
+        await initialized(self._client)
         return await asyncio.gather(*calls)
 
     async def _write_shard(self, shard: int, segments: Mapping[str, int]) -> None:

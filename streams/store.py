@@ -17,7 +17,15 @@ from models.snapshot import ModelSnapshot
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 from streams.redis_health import REDIS_ERRORS, RedisHealth, answer
 
-__all__ = ["Controls", "InMemoryModelStore", "ModelStore", "RedisClient", "RedisModelStore", "redis_client"]
+__all__ = [
+    "Controls",
+    "InMemoryModelStore",
+    "ModelStore",
+    "RedisClient",
+    "RedisModelStore",
+    "initialized",
+    "redis_client",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,13 @@ def redis_client(settings: Settings) -> RedisClient:
     if scheme.endswith(_CLUSTER):
         return aioredis.RedisCluster.from_url(f"{scheme.removesuffix(_CLUSTER)}://{rest}", retry=retry, **options)
     return aioredis.from_url(f"{scheme}://{rest}", retry=retry, retry_on_error=[RedisConnectionError], **options)
+
+
+async def initialized(client: RedisClient) -> None:
+    """Load a cluster client's map of nodes and slots now if it is not yet: in redis-py 8.1 a cluster pub/sub
+    subscribing before it fails, and so do commands that start together on a client that has not loaded it."""
+    if isinstance(client, aioredis.RedisCluster):
+        await client.initialize()
 
 
 @dataclass(frozen=True)
@@ -177,6 +192,7 @@ class RedisModelStore:
         """Versions announced on the channel, as they come; ends when the connection drops."""
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
+            await initialized(self._client)
             await pubsub.subscribe(self.channel)
             async for message in pubsub.listen():
                 if message["type"] != "message":
