@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 from redis.asyncio import RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
-from redis.exceptions import ResponseError
+from redis.exceptions import AskError, ResponseError
 
 from streams.exceptions import ServiceUnavailableError
 from streams.redis_health import RedisHealth
@@ -259,6 +259,8 @@ class RedisPreviousSegments:
             await pipe.execute()
 
     def _without_scripts(self, error: ResponseError) -> None:
+        if isinstance(error, AskError):  # MOVED or ASK: a cluster node behind a plain URL, no refusal
+            raise error
         if self._scripts:
             log.warning(
                 "Redis refused the previous-segments script (%s): using HMGET, HSET and EXPIREAT instead", error

@@ -72,7 +72,7 @@ def _describe(error: BaseException, timeout: float) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"no answer within {timeout:g}s"
     if isinstance(error, MovedError):
-        return f"{error}: the server is a Redis Cluster node, which needs a redis+cluster:// URL"
+        return f"MOVED {error}: the server is a Redis Cluster node, which needs a redis+cluster:// URL"
     return f"{type(error).__name__}: {error}"
 
 
