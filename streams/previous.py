@@ -198,19 +198,16 @@ class RedisPreviousSegments:
 
     def _by_shard(self, leads: list[str]) -> list[tuple[int, list[str]]]:
         """`leads` grouped by shard, skipping shards with none."""
-        if len(self._tags) == 1:
-            return [(0, leads)]
         shards = shard_of(leads, len(self._tags))
         ordered = np.array(leads, dtype=object)[np.argsort(shards, kind="stable")]
         ends = np.cumsum(np.bincount(shards, minlength=len(self._tags)))
         return [(shard, part.tolist()) for shard, part in enumerate(np.split(ordered, ends[:-1])) if len(part)]
 
     async def _read(self, leads: list[str]) -> dict[str, int]:
-        shards = self._by_shard(leads)
-        if len(shards) == 1:
-            return await self._read_shard(*shards[0])
+        if len(self._tags) == 1:
+            return await self._read_shard(0, leads)
         found: dict[str, int] = {}
-        for part in await self._together([self._read_shard(shard, part) for shard, part in shards]):
+        for part in await self._together([self._read_shard(shard, part) for shard, part in self._by_shard(leads)]):
             found |= part
         return found
 
@@ -230,12 +227,14 @@ class RedisPreviousSegments:
         return found
 
     async def _write(self, segments: Mapping[str, int]) -> None:
-        shards = self._by_shard(list(segments))
-        if len(shards) == 1:
-            await self._write_shard(shards[0][0], segments)
+        if len(self._tags) == 1:
+            await self._write_shard(0, segments)
             return
         await self._together(
-            [self._write_shard(shard, {lead: segments[lead] for lead in part}) for shard, part in shards]
+            [
+                self._write_shard(shard, {lead: segments[lead] for lead in part})
+                for shard, part in self._by_shard(list(segments))
+            ]
         )
 
     async def _together(self, calls: list[Coroutine[Any, Any, T]]) -> list[T]:
