@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         le=1024,
-        description="Redis hashes that hold previous segments (0: 1 on a single server, 16 on a cluster)",
+        description="Redis hashes that hold previous segments (0: 1 on a single server, 12 on a cluster)",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol"

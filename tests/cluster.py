@@ -42,8 +42,8 @@ def start_cluster(workdir: Path, size: int = 3, timeout: float = 30) -> LocalClu
             cluster.nodes.append(start_redis(folder, options=options))
         clients = [redis.Redis(host=HOST, port=node.port, decode_responses=True) for node in cluster.nodes]
         for i, client in enumerate(clients):
-            client.execute_command("CLUSTER ADDSLOTSRANGE", SLOTS * i // size, SLOTS * (i + 1) // size - 1)
-            client.execute_command("CLUSTER MEET", HOST, cluster.nodes[0].port, buses[0])
+            client.cluster("ADDSLOTSRANGE", SLOTS * i // size, SLOTS * (i + 1) // size - 1)
+            client.cluster("MEET", HOST, cluster.nodes[0].port, buses[0])
         deadline = time.monotonic() + timeout
         while not all(_formed(client, size) for client in clients):
             if time.monotonic() > deadline:
@@ -57,6 +57,6 @@ def start_cluster(workdir: Path, size: int = 3, timeout: float = 30) -> LocalClu
     return cluster
 
 
-def _formed(client: "redis.Redis[str]", size: int) -> bool:
+def _formed(client: redis.Redis, size: int) -> bool:
     info = client.cluster("INFO")
     return bool(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == size)

@@ -14,7 +14,7 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-def sync_client(url: str) -> "redis.Redis[str] | redis.RedisCluster[str]":
+def sync_client(url: str) -> redis.Redis | redis.RedisCluster:
     """A blocking client of the service's Redis URL (a `redis+cluster://` one gives a cluster client)."""
     scheme, _, rest = url.partition("://")
     if scheme.endswith(_CLUSTER):
