@@ -60,12 +60,19 @@ class RedisHealth:
         while not self.up:
             await asyncio.sleep(self._probe_seconds)
             try:
-                await asyncio.wait_for(self._client.ping(), self._timeout)
+                await asyncio.wait_for(self._ping(), self._timeout)
             except (*REDIS_ERRORS, OSError, TimeoutError):
                 continue
             log.info("Redis reachable again")
             self.up = True
             metrics.REDIS_UP.set(1)
+
+    async def _ping(self) -> None:
+        """PING, on a cluster every primary's: one hung node is enough to hang the calls of a batch."""
+        if isinstance(self._client, aioredis.RedisCluster):
+            await self._client.ping(target_nodes=aioredis.RedisCluster.PRIMARIES)
+        else:
+            await self._client.ping()
 
 
 def _describe(error: BaseException, timeout: float) -> str:

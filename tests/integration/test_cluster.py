@@ -1,8 +1,11 @@
 """The service on a three-node Valkey cluster (`redis+cluster://`): the model store and its publish script, controls,
-history and notices; previous segments spread over every node; a real worker routing leads."""
+history and notices; previous segments spread over every node, and a hung node waited on once; a real worker
+routing leads."""
 
 import asyncio
 import os
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from streams.exceptions import PinnedError, StaleModelError
 from streams.previous import CLUSTER_SHARDS, RedisPreviousSegments
 from streams.redis_health import RedisHealth
 from streams.store import Controls, RedisClient, RedisModelStore, redis_client
+from tests.cluster import start_cluster
 from tests.integration.harness import (
     Worker,
     consume,
@@ -25,7 +29,7 @@ from tests.integration.harness import (
     worker_env,
 )
 from tests.integration.traffic import wait_for
-from tests.services import sync_client, unique
+from tests.services import stored_previous_segments, sync_client, unique
 
 
 def test_the_model_store_works_on_a_cluster(valkey_cluster: str, tmp_path: Path) -> None:
@@ -105,3 +109,49 @@ def test_a_worker_routes_leads_with_a_cluster_url(kafka_bootstrap: str, valkey_c
         assigned = {event["lead_id"]: event["segment_id"] for event in (output.json() for output in outputs)}
         assert set(assigned) == set(table.ids)
         wait_for(lambda: previous_segments(env) == assigned, 30, "every lead's previous segment in the cluster")
+
+
+def test_a_hung_node_is_waited_on_once_and_the_writes_queued_meanwhile_reach_it(tmp_path: Path) -> None:
+    cluster, timeout, hung_for = start_cluster(tmp_path), 1.0, 3.0
+    written: dict[str, int] = {}
+
+    def batch(b: int) -> dict[str, int]:
+        segments = {f"H{b}-{i}": (b + i) % 5 for i in range(200)}
+        written.update(segments)
+        return segments
+
+    async def run() -> tuple[list[float], dict[str, int]]:
+        client = redis_client(Settings(redis_url=cluster.url))  # type: ignore[arg-type]
+        health = RedisHealth(client, timeout=timeout, probe_seconds=0.1)
+        previous = RedisPreviousSegments(client, health, "hung")
+        await previous.set_many(batch(0))
+        os.kill(cluster.nodes[2].process.pid, signal.SIGSTOP)
+        hung_at, took = time.monotonic(), []
+        try:
+            while time.monotonic() < hung_at + hung_for:  # batches all along, while the probe asks again and again
+                started = time.monotonic()
+                await previous.set_many(batch(len(took) + 1))
+                took.append(time.monotonic() - started)
+                await asyncio.sleep(0.01)
+            assert not health.up
+            found_meanwhile = await previous.get_many(list(written))  # from the worker's own recent writes
+        finally:
+            os.kill(cluster.nodes[2].process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while not health.up:
+            assert time.monotonic() < deadline, "the probe never saw every node answer again"
+            await asyncio.sleep(0.05)
+        await previous.set_many(batch(len(took) + 1))  # its writes go with the ones queued meanwhile
+        await client.aclose()
+        return took, found_meanwhile
+
+    try:
+        took, found_meanwhile = asyncio.run(run())
+        stored = stored_previous_segments(cluster.url, "hung")
+    finally:
+        cluster.stop()
+    # The first batch after the hang waits out the bound once; later ones do not wait on Redis at all: the probe
+    # asks every primary, not only one that answers.
+    assert timeout <= took[0] < timeout + 1.5 and all(t < timeout / 2 for t in took[1:]), took
+    assert found_meanwhile == dict(list(written.items())[:-200])  # all but the last batch, written after the hang
+    assert stored == written
