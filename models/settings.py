@@ -76,7 +76,11 @@ class Settings(BaseSettings):
     gate_max_moved_share: float = Field(
         default=0.30, ge=0, le=1, description="A refit is refused if it moves a larger share of leads to other segments"
     )
-    redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
+    redis_key_prefix: str = Field(
+        default="segmenter",
+        pattern=r"^[^{}]+$",
+        description="Prefix of every Redis key and channel (no braces: the keys' hash tags are made with them)",
+    )
     redis_timeout_seconds: float = Field(
         default=1,
         gt=0,

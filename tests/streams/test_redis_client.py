@@ -29,3 +29,8 @@ def test_a_server_url_gives_a_single_server_client() -> None:
 def test_other_schemes_are_refused_naming_the_cluster_one() -> None:
     with pytest.raises(ValidationError, match=r"redis\+cluster://"):
         Settings(redis_url="http://localhost:6379/0")  # type: ignore[arg-type]
+
+
+def test_a_prefix_with_braces_is_refused() -> None:  # it would break the keys' hash tags on a cluster
+    with pytest.raises(ValidationError, match="redis_key_prefix"):
+        Settings(redis_key_prefix="{tenant}")
