@@ -140,6 +140,8 @@ class Settings(BaseSettings):
             raise ValueError("the port must be a number") from None
         if not parts.hostname:
             raise ValueError("a host is required, as in redis://host:6379/0")
+        if parts.scheme.endswith("+cluster") and parts.path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has database 0 only, as in redis+cluster://host:6379/0")
         return url
 
     @field_validator("kafka_bootstrap")

@@ -34,3 +34,8 @@ def test_other_schemes_are_refused_naming_the_cluster_one() -> None:
 def test_a_prefix_with_braces_is_refused() -> None:  # it would break the keys' hash tags on a cluster
     with pytest.raises(ValidationError, match="redis_key_prefix"):
         Settings(redis_key_prefix="{tenant}")
+
+
+def test_a_cluster_url_to_another_database_is_refused() -> None:
+    with pytest.raises(ValidationError, match="database 0 only"):
+        Settings(redis_url="redis+cluster://node-1.example:7000/3")  # type: ignore[arg-type]
