@@ -25,6 +25,7 @@ __all__ = [
     "RedisModelStore",
     "initialized",
     "redis_client",
+    "tagged_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,17 @@ def redis_client(settings: Settings) -> RedisClient:
     if scheme.endswith(_CLUSTER):
         return aioredis.RedisCluster.from_url(f"{scheme.removesuffix(_CLUSTER)}://{rest}", retry=retry, **options)
     return aioredis.from_url(f"{scheme}://{rest}", retry=retry, retry_on_error=[RedisConnectionError], **options)
+
+
+def tagged_key(prefix: str, *names: str | int) -> str:
+    """`{prefix}:name:...`: a key under the prefix's hash tag. On a Redis Cluster all such keys share one slot, so
+    a script may use any of them together.
+
+    Examples:
+        >>> tagged_key("segmenter", "model", 7)
+        '{segmenter}:model:7'
+    """
+    return ":".join([f"{{{prefix}}}", *map(str, names)])
 
 
 async def initialized(client: RedisClient) -> None:
@@ -127,15 +139,15 @@ class RedisModelStore:
         return f"{self._prefix}:models"
 
     def _key(self, version: int | str) -> str:
-        return f"{{{self._prefix}}}:model:{version}"
+        return tagged_key(self._prefix, "model", version)
 
     @property
     def _history(self) -> str:
-        return f"{{{self._prefix}}}:model:history"
+        return tagged_key(self._prefix, "model", "history")
 
     @property
     def _controls(self) -> str:
-        return f"{{{self._prefix}}}:controls"
+        return tagged_key(self._prefix, "controls")
 
     async def current_version(self) -> int | None:
         value = await self._call(lambda: self._client.get(self._key("current")))
