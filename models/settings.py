@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(default="localhost:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     redis_url: SecretStr = Field(
         default=SecretStr("redis://localhost:6379/0"),
-        description="redis:// or rediss:// URL, user and password included",
+        description="redis:// or rediss:// URL, user and password included; redis+cluster:// (rediss+cluster://) "
+        "for a Redis Cluster, any one node's address",
     )
     app_id: str = Field(default="lead-segmenter", description="Faust app id and consumer group")
     partitions: int = Field(default=2, ge=1, le=1024, description="Partitions of every topic the worker creates")
@@ -118,12 +119,28 @@ class Settings(BaseSettings):
         description="Hysteresis: a lead leaves a segment still served only if that is this much (relative) farther"
         " than the nearest (0: off)",
     )
-    redis_key_prefix: str = Field(default="segmenter", description="Prefix of every Redis key and channel")
+    redis_key_prefix: str = Field(
+        default="segmenter",
+        pattern=r"^[^{}]+$",
+        description="Prefix of every Redis key and channel (no braces: the keys' hash tags are made with them)",
+    )
     redis_timeout_seconds: float = Field(
         default=1,
         gt=0,
         le=60,
         description="Longest wait on Redis; a worker that waited this long treats Redis as down and probes it",
+    )
+    previous_retention_seconds: int = Field(
+        default=90 * 86_400,
+        ge=1,
+        le=10 * 365 * 86_400,
+        description="A lead's last segment is forgotten this long (at most twice this) after it was last routed",
+    )
+    previous_shards: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="Redis hashes that hold previous segments (0: 1 on a single server, 12 on a cluster)",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol"
@@ -156,14 +173,18 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_scheme(cls, url: SecretStr) -> SecretStr:
         parts = urlsplit(url.get_secret_value())
-        if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"must start with redis:// or rediss://, not {parts.scheme or 'nothing'}://")
+        if parts.scheme not in ("redis", "rediss", "redis+cluster", "rediss+cluster"):
+            raise ValueError(
+                f"must start with redis://, rediss:// or redis+cluster://, not {parts.scheme or 'nothing'}://"
+            )
         try:
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
             raise ValueError("the port must be a number") from None
         if not parts.hostname:
             raise ValueError("a host is required, as in redis://host:6379/0")
+        if parts.scheme.endswith("+cluster") and parts.path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has database 0 only, as in redis+cluster://host:6379/0")
         return url
 
     @field_validator("kafka_bootstrap")

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter
-from redis.exceptions import RedisError
 from rich.table import Table
 
 from models.control import Command, ModelEvent
@@ -26,6 +25,7 @@ from streams.app import run_worker
 from streams.exceptions import ServiceUnavailableError
 from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
 from streams.publishing import publish_model
+from streams.redis_health import REDIS_ERRORS
 from streams.store import redis_client
 
 __all__ = ["produce", "publish", "schema", "tail", "worker"]
@@ -72,7 +72,7 @@ async def _check_redis(settings: Settings) -> None:
     client = redis_client(settings)
     try:
         await client.ping()
-    except RedisError as error:
+    except REDIS_ERRORS as error:  # a cluster client's own errors too
         raise ServiceUnavailableError(f"Redis: {error}") from error
     finally:
         await client.aclose()

@@ -65,7 +65,13 @@ def create_app(
     health = RedisHealth(client, timeout=settings.redis_timeout_seconds)
     store = RedisModelStore(client, settings.redis_key_prefix, health)
     holder = ModelHolder(store, poll_seconds=settings.model_poll_seconds)
-    previous = RedisPreviousSegments(client, health, settings.redis_key_prefix)
+    previous = RedisPreviousSegments(
+        client,
+        health,
+        settings.redis_key_prefix,
+        retention_seconds=settings.previous_retention_seconds,
+        shards=settings.previous_shards,
+    )
     outbox = KafkaOutbox(settings)
     sample = LeadSample(settings.refit_sample_size)
     if seed is not None:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from io import BufferedIOBase
@@ -156,12 +156,18 @@ def start_kafka(workdir: Path, *, port: int | None = None, timeout: float = 30) 
 
 
 def start_redis(
-    workdir: Path, *, port: int | None = None, password: str | None = None, timeout: float = 10
+    workdir: Path,
+    *,
+    port: int | None = None,
+    password: str | None = None,
+    timeout: float = 10,
+    options: Sequence[str] = (),
 ) -> LocalService:
     """Start Valkey without persistence and wait until it answers PING.
 
     With a password the default user requires it; connections without it are refused. The ACL rule
     on the command line holds only the password's SHA-256, so `ps` does not show the password.
+    `options` are more `--name value` arguments (`--cluster-enabled yes`, say).
     """
     port = port or free_port()
     command = [
@@ -169,6 +175,7 @@ def start_redis(
         "--bind", HOST, "--port", str(port),
         "--save", "", "--appendonly", "no", "--daemonize", "no",
         "--dir", str(workdir), "--logfile", "",  # "" logs to stdout, which goes to the log file
+        *options,
     ]  # fmt: skip
     if password:
         digest = hashlib.sha256(password.encode()).hexdigest()

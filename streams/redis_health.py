@@ -6,14 +6,17 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import MovedError, RedisClusterException, RedisError
 
 from streams import metrics
 from streams.exceptions import ServiceUnavailableError
 
-__all__ = ["RedisHealth", "answer"]
+__all__ = ["REDIS_ERRORS", "RedisHealth", "answer"]
 
 log = logging.getLogger(__name__)
+
+# What a call to Redis raises when Redis cannot serve it: a cluster client's own errors are not RedisErrors.
+REDIS_ERRORS = (RedisError, RedisClusterException)
 
 T = TypeVar("T")
 
@@ -24,7 +27,9 @@ class RedisHealth:
     fail at once with `ServiceUnavailableError` without touching Redis, and a background task pings it every
     `probe_seconds` (each ping bounded by `timeout`) until it answers."""
 
-    def __init__(self, client: aioredis.Redis, *, timeout: float, probe_seconds: float = 1.0) -> None:
+    def __init__(
+        self, client: aioredis.Redis | aioredis.RedisCluster, *, timeout: float, probe_seconds: float = 1.0
+    ) -> None:
         self._client = client
         self._timeout = timeout
         self._probe_seconds = probe_seconds
@@ -37,7 +42,7 @@ class RedisHealth:
             raise ServiceUnavailableError("Redis: down, waiting for it to answer again")
         try:
             return await asyncio.wait_for(request(), self._timeout)
-        except (RedisError, OSError, TimeoutError) as error:
+        except (*REDIS_ERRORS, OSError, TimeoutError) as error:
             self._down(error)
             raise ServiceUnavailableError(f"Redis: {_describe(error, self._timeout)}") from error
 
@@ -55,17 +60,26 @@ class RedisHealth:
         while not self.up:
             await asyncio.sleep(self._probe_seconds)
             try:
-                await asyncio.wait_for(self._client.ping(), self._timeout)
-            except (RedisError, OSError, TimeoutError):
+                await asyncio.wait_for(self._ping(), self._timeout)
+            except (*REDIS_ERRORS, OSError, TimeoutError):
                 continue
             log.info("Redis reachable again")
             self.up = True
             metrics.REDIS_UP.set(1)
 
+    async def _ping(self) -> None:
+        """PING, on a cluster every primary's: one hung node is enough to hang the calls of a batch."""
+        if isinstance(self._client, aioredis.RedisCluster):
+            await self._client.ping(target_nodes=aioredis.RedisCluster.PRIMARIES)
+        else:
+            await self._client.ping()
+
 
 def _describe(error: BaseException, timeout: float) -> str:
     if isinstance(error, TimeoutError) and not str(error):
         return f"no answer within {timeout:g}s"
+    if isinstance(error, MovedError):
+        return f"MOVED {error}: the server is a Redis Cluster node, which needs a redis+cluster:// URL"
     return f"{type(error).__name__}: {error}"
 
 
@@ -73,5 +87,5 @@ async def answer(request: Callable[[], Awaitable[T]]) -> T:
     """The result of `request()`, a Redis error raised as `ServiceUnavailableError` (for one-off commands)."""
     try:
         return await request()
-    except RedisError as error:
+    except REDIS_ERRORS as error:
         raise ServiceUnavailableError(f"Redis: {error}") from error

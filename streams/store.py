@@ -4,36 +4,68 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from models.exceptions import SnapshotError
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
-from streams.redis_health import RedisHealth, answer
+from streams.redis_health import REDIS_ERRORS, RedisHealth, answer
 
-__all__ = ["Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore", "redis_client"]
+__all__ = [
+    "Controls",
+    "InMemoryModelStore",
+    "ModelStore",
+    "RedisClient",
+    "RedisModelStore",
+    "initialized",
+    "redis_client",
+    "tagged_key",
+]
 
 log = logging.getLogger(__name__)
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
+RedisClient = aioredis.Redis | aioredis.RedisCluster
+"""A single server's client or a Redis Cluster's: every key and script of the service works on both."""
+
+_CLUSTER = "+cluster"
+
+
+def redis_client(settings: Settings) -> RedisClient:
     """A Redis client with short timeouts, so an outage is noticed instead of waited out; a pooled
-    connection that died with a restarted server is retried once instead of reported as an outage."""
-    return aioredis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        retry_on_error=[RedisConnectionError],
-    )
+    connection that died with a restarted server is retried once instead of reported as an outage.
+    A `redis+cluster://` (`rediss+cluster://`) URL gives a Redis Cluster client: the URL names any one
+    node, the client learns the others and which slots each serves."""
+    scheme, _, rest = settings.redis_url.get_secret_value().partition("://")
+    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5, "decode_responses": True}
+    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1)
+    if scheme.endswith(_CLUSTER):
+        return aioredis.RedisCluster.from_url(f"{scheme.removesuffix(_CLUSTER)}://{rest}", retry=retry, **options)
+    return aioredis.from_url(f"{scheme}://{rest}", retry=retry, retry_on_error=[RedisConnectionError], **options)
+
+
+def tagged_key(prefix: str, *names: str | int) -> str:
+    """`{prefix}:name:...`: a key under the prefix's hash tag. On a Redis Cluster all such keys share one slot, so
+    a script may use any of them together.
+
+    Examples:
+        >>> tagged_key("segmenter", "model", 7)
+        '{segmenter}:model:7'
+    """
+    return ":".join([f"{{{prefix}}}", *map(str, names)])
+
+
+async def initialized(client: RedisClient) -> None:
+    """Load a cluster client's map of nodes and slots now if it is not yet: in redis-py 8.1 a cluster pub/sub
+    subscribing before it fails, and so do commands that start together on a client that has not loaded it."""
+    if isinstance(client, aioredis.RedisCluster):
+        await client.initialize()
 
 
 @dataclass(frozen=True)
@@ -90,11 +122,12 @@ _HISTORY_KEPT = 1000
 
 
 class RedisModelStore:
-    """`{prefix}:model:{version}` holds each model's JSON, `{prefix}:model:current` the current version,
+    """`{prefix}:model:<version>` holds each model's JSON, `{prefix}:model:current` the current version,
     `{prefix}:model:history` the versions made current (the last 1,000), `{prefix}:controls` the pin and the K
-    of refits; `{prefix}:models` (pub/sub) announces each new version."""
+    of refits; `prefix:models` (pub/sub) announces each new version. The braces are in the key names: a hash
+    tag, so that on a Redis Cluster all these keys share one slot, as the publish script needs."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "segmenter", health: RedisHealth | None = None) -> None:
+    def __init__(self, client: RedisClient, prefix: str = "segmenter", health: RedisHealth | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._publish = client.register_script(_PUBLISH)
@@ -106,15 +139,15 @@ class RedisModelStore:
         return f"{self._prefix}:models"
 
     def _key(self, version: int | str) -> str:
-        return f"{self._prefix}:model:{version}"
+        return tagged_key(self._prefix, "model", version)
 
     @property
     def _history(self) -> str:
-        return f"{self._prefix}:model:history"
+        return tagged_key(self._prefix, "model", "history")
 
     @property
     def _controls(self) -> str:
-        return f"{self._prefix}:controls"
+        return tagged_key(self._prefix, "controls")
 
     async def current_version(self) -> int | None:
         value = await self._call(lambda: self._client.get(self._key("current")))
@@ -171,6 +204,7 @@ class RedisModelStore:
         """Versions announced on the channel, as they come; ends when the connection drops."""
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
+            await initialized(self._client)
             await pubsub.subscribe(self.channel)
             async for message in pubsub.listen():
                 if message["type"] != "message":
@@ -179,7 +213,7 @@ class RedisModelStore:
                     yield int(message["data"])
                 except ValueError:
                     log.warning("ignored a notice on %s that is not a version: %.80r", self.channel, message["data"])
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             raise ServiceUnavailableError(f"Redis: {error}") from error
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]

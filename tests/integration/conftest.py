@@ -3,7 +3,7 @@
 `SEGMENTER_TEST_KAFKA` (a bootstrap server) and `SEGMENTER_TEST_REDIS` (a redis:// URL) point the tests at
 services started elsewhere, as CI does with Apache Kafka and redis-server; without them the embedded Tansu
 and Valkey from `streams.local` run as children of the test session and are stopped at its end, whatever
-the tests did.
+the tests did. A three-node Valkey cluster (`valkey_cluster`) is always the embedded binary.
 
 The fault-tolerance tests (marked `faults`) need Apache Kafka and skip on Tansu. They run the engine named by
 `SEGMENTER_TEST_ENGINE` (default `agent`) and write their figures to `SEGMENTER_TEST_FIGURES` (default:
@@ -18,6 +18,7 @@ from typing import Literal
 import pytest
 
 from streams.local import start_kafka, start_redis
+from tests.cluster import start_cluster
 from tests.integration.apache import KafkaNode, RedisNode, running
 from tests.integration.figures import FIGURES_ENV, Figures, save
 from tests.integration.harness import ENGINE_ENV, Worker
@@ -118,6 +119,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield redis.url
     finally:
         redis.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The `redis+cluster://` URL of three Valkey primaries, each holding a third of the slots."""
+    cluster = start_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -26,7 +25,7 @@ from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records
 from streams.publishing import publish_model
 from tests.integration.traffic import Placement, Probe, Record, send_all
-from tests.services import unique
+from tests.services import stored_previous_segments, unique
 
 __all__ = [
     "ENGINE_ENV",
@@ -256,10 +255,5 @@ def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
 
 
 def previous_segments(env: dict[str, str]) -> dict[str, int]:
-    """The lead -> last segment hash the workers keep in Redis."""
-    client = redis.Redis.from_url(env["SEGMENTER_REDIS_URL"], decode_responses=True)
-    try:
-        stored: dict[str, str] = client.hgetall(f"{env['SEGMENTER_REDIS_KEY_PREFIX']}:previous")  # type: ignore[assignment]
-    finally:
-        client.close()
-    return {lead: int(segment) for lead, segment in stored.items()}
+    """The lead -> last segment map the workers keep in Redis."""
+    return stored_previous_segments(env["SEGMENTER_REDIS_URL"], env["SEGMENTER_REDIS_KEY_PREFIX"])

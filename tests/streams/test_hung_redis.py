@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from models.events import LeadEvent
 from models.settings import Settings
@@ -24,6 +23,7 @@ from streams.redis_health import RedisHealth
 from streams.router import BatchRouter
 from streams.serving import ModelHolder, ServingModel
 from streams.store import InMemoryModelStore, redis_client
+from tests.services import stored_previous_segments
 
 TIMEOUT = 2.0  # RedisHealth's bound on one wait; the client's own socket timeout is 5 s
 BATCHES_WHILE_HUNG = 4
@@ -56,7 +56,7 @@ def test_a_hung_redis_is_waited_on_once_and_catches_up_when_it_answers(valkey: L
     settings = Settings(redis_url=valkey.url)  # type: ignore[arg-type]
     work = batches(2 + BATCHES_WHILE_HUNG, 25)
 
-    async def main() -> tuple[list[float], dict[str, str]]:
+    async def main() -> tuple[list[float], dict[str, int]]:
         client = redis_client(settings)
         health = RedisHealth(client, timeout=TIMEOUT, probe_seconds=0.1)
         holder = ModelHolder(InMemoryModelStore(), poll_seconds=3600)
@@ -76,8 +76,8 @@ def test_a_hung_redis_is_waited_on_once_and_catches_up_when_it_answers(valkey: L
             assert time.monotonic() < deadline, "the probe never saw Redis answer again"
             await asyncio.sleep(0.05)
         await router.route(work[-1], lambda: False)  # its writes go with the ones queued meanwhile
-        stored = await aioredis.from_url(valkey.url, decode_responses=True).hgetall("segmenter:previous")
         await client.aclose()
+        stored = stored_previous_segments(valkey.url, "segmenter")
         return took, stored
 
     took, stored = asyncio.run(main())
