@@ -1,0 +1,159 @@
+"""The shared refit sample on a real Redis-protocol server: one sorted set that every writer feeds, bounded,
+recency-weighted, seeded once, and still there after a restart."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import redis
+
+from models.settings import Settings
+from segmentation.features import FEATURES
+from streams.redis_health import RedisHealth
+from streams.sample import SharedSample
+from streams.store import redis_client
+from tests.services import unique
+
+HOUR = 3600.0
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self, now: float = 1.8e9) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settings(redis_url: str, prefix: str, capacity: int = 2_000, half_life: float = HOUR) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        redis_key_prefix=prefix,
+        refit_sample_size=capacity,
+        refit_sample_half_life_seconds=half_life,
+        redis_timeout_seconds=5,
+    )
+
+
+def with_samples(
+    s: Settings, count: int, body: Callable[[list[SharedSample], Clock], Awaitable[None]], **kwargs: object
+) -> None:
+    """Run `body` with `count` writers of one sample (each its own client, as separate workers have)."""
+
+    async def main() -> None:
+        clock = Clock()
+        clients = [redis_client(s) for _ in range(count)]
+        samples = [
+            SharedSample(c, RedisHealth(c, timeout=s.redis_timeout_seconds), s, clock=clock, random_state=i, **kwargs)  # type: ignore[arg-type]
+            for i, c in enumerate(clients)
+        ]
+        try:
+            await body(samples, clock)
+        finally:
+            for c in clients:
+                await c.aclose()
+
+    asyncio.run(main())
+
+
+def batch(n: int, value: float) -> np.ndarray:
+    return np.full((n, len(FEATURES)), value)
+
+
+def test_two_writers_share_one_bounded_sample_that_favours_recent_leads(redis_url: str) -> None:
+    s = settings(redis_url, unique("sample"))
+
+    async def body(samples: list[SharedSample], clock: Clock) -> None:
+        first, second = samples
+        for hour in range(8):  # 8 hours, 5,000 leads an hour from each writer; column 0 holds the hour
+            first.add(batch(5_000, hour))
+            second.add(batch(5_000, hour + 0.5))
+            await first.flush()
+            await second.flush()
+            clock.now += HOUR
+        rows = await second.rows()
+        assert len(rows) == len(first) == len(second) == s.refit_sample_size  # bounded, and both see it all
+        hours = np.floor(rows[:, 0]).astype(int)
+        assert set(np.unique(rows[:, 0] % 1)) == {0.0, 0.5}  # both writers' leads in it
+        share = np.bincount(hours, minlength=8) / len(rows)
+        # A-ES with weights 2^hour: the last hour holds about half, the one before a quarter, ...
+        assert share[7] > 0.4 and 0.15 < share[6] < 0.35 and share[:4].sum() < 0.1, share
+
+    with_samples(s, 2, body)
+
+
+def test_the_sample_keeps_its_rows_exactly_and_survives_new_clients(redis_url: str) -> None:
+    s = settings(redis_url, unique("sample"), capacity=1_000)
+    X = np.random.default_rng(1).uniform(0, 1000, (300, len(FEATURES)))
+
+    async def write(samples: list[SharedSample], clock: Clock) -> None:
+        samples[0].add(X)
+        await samples[0].flush()
+        assert len(samples[0]) == 300
+
+    async def read(samples: list[SharedSample], clock: Clock) -> None:
+        rows = await samples[0].rows()  # a new worker reads what an earlier one wrote
+        order = np.lexsort(rows.T[::-1]), np.lexsort(X.T[::-1])
+        np.testing.assert_allclose(rows[order[0]], X[order[1]], rtol=1e-6)  # float32 in Redis
+
+    with_samples(s, 1, write)
+    with_samples(s, 1, read)
+    plain = redis.Redis.from_url(redis_url)
+    try:  # each member's score is the key packed at its start
+        for member, score in plain.zrange(f"{s.redis_key_prefix}:sample", 0, -1, withscores=True):
+            assert np.frombuffer(member[:8], "<f8")[0] == score
+            assert len(member) == 8 + 4 * len(FEATURES)
+    finally:
+        plain.close()
+
+
+def test_the_seed_fills_an_empty_sample_only(redis_url: str) -> None:
+    s = settings(redis_url, unique("sample"), capacity=1_000)
+
+    async def seeded(samples: list[SharedSample], clock: Clock) -> None:
+        await samples[0].flush()
+        assert len(samples[0]) == 1_000  # the seed's best 1,000 of 1,500
+        assert set(np.unique((await samples[0].rows())[:, 0])) == {7.0}
+
+    async def not_again(samples: list[SharedSample], clock: Clock) -> None:
+        await samples[0].flush()
+        assert set(np.unique((await samples[0].rows())[:, 0])) == {7.0}  # not the second seed's 9s
+
+    with_samples(s, 1, seeded, seed=batch(1_500, 7))
+    with_samples(s, 1, not_again, seed=batch(500, 9))
+
+
+def test_once_full_only_the_few_leads_that_can_enter_are_sent(redis_url: str) -> None:
+    s = settings(redis_url, unique("sample"), capacity=1_000)
+
+    async def body(samples: list[SharedSample], clock: Clock) -> None:
+        sample, sent = samples[0], []
+        for minute in range(6 * 60):  # 6 hours, 1,000 leads a minute; column 0 holds the minute
+            sample.add(batch(1_000, minute))
+            sent.append(len(sample._held))
+            await sample.flush()
+            clock.now += 60
+        # In steady state a lead can enter with probability capacity·ln2 / (half-life · rate) = 1.2 %.
+        assert sum(sent[-60:]) < 0.03 * 60 * 1_000, sent[-60:]
+        rows = await sample.rows()
+        assert len(rows) == 1_000 and 0.4 < (rows[:, 0] >= 5 * 60).mean() < 0.6  # the last hour: about half
+
+    with_samples(s, 1, body)
+
+
+def test_a_sample_written_with_a_shorter_half_life_is_started_afresh(redis_url: str) -> None:
+    prefix = unique("sample")
+
+    async def short(samples: list[SharedSample], clock: Clock) -> None:
+        samples[0].add(batch(500, 1))
+        await samples[0].flush()
+
+    async def longer(samples: list[SharedSample], clock: Clock) -> None:
+        samples[0].add(batch(100, 2))
+        await samples[0].flush()
+        assert set(np.unique((await samples[0].rows())[:, 0])) == {2.0}
+
+    with_samples(settings(redis_url, prefix, half_life=60), 1, short)
+    with_samples(settings(redis_url, prefix, half_life=HOUR), 1, longer)
