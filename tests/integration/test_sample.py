@@ -2,16 +2,21 @@
 recency-weighted, seeded once, and still there after a restart."""
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import numpy as np
 import redis
 
 from models.settings import Settings
 from segmentation.features import FEATURES
+from segmenter.control_cli import ask
 from streams.redis_health import RedisHealth
 from streams.sample import SharedSample
 from streams.store import redis_client
+from tests.integration.harness import Worker, leads, model_file, produce, publish, settings_of, worker_env
+from tests.integration.traffic import wait_for
 from tests.services import unique
 
 HOUR = 3600.0
@@ -157,3 +162,24 @@ def test_a_sample_written_with_a_shorter_half_life_is_started_afresh(redis_url: 
 
     with_samples(settings(redis_url, prefix, half_life=60), 1, short)
     with_samples(settings(redis_url, prefix, half_life=HOUR), 1, longer)
+
+
+def test_a_restarted_worker_refits_on_the_sample_its_predecessor_filled(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_REFIT_MIN_LEADS="1000")
+    publish(env, model_file(tmp_path, k=5, version=1)[0])
+    plain = redis.Redis.from_url(redis_url)
+    key = f"{env['SEGMENTER_REDIS_KEY_PREFIX']}:sample"
+    try:
+        with Worker(env, tmp_path):
+            produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], leads(1_500, seed=7)[1])
+            wait_for(lambda: plain.zcard(key) == 1_500, 60, "1,500 leads in the shared sample")
+        with Worker(env, tmp_path):
+            status = asyncio.run(ask(settings_of(env), {"command": "status"}, 30))
+            assert status is not None and status.status is not None and status.status["sampled_leads"] == 1_500
+            refit = asyncio.run(ask(settings_of(env), {"command": "refit"}, 300))
+            assert refit is not None and refit.type in ("promoted", "rejected"), refit
+            assert refit.gate is not None  # judged: it had the 1,500 leads (too few would be refused unjudged)
+    finally:
+        plain.close()
