@@ -1,5 +1,5 @@
 """The Redis memory of a full refit sample (`{prefix}:sample`) at the default size, filled the way workers fill
-it, and the time a refit takes to read it back.
+it, the Redis CPU time of filling it (each lead sent costs this once) and the time a refit takes to read it back.
 
 Rerun: `.venv/bin/python bench/sample_memory.py [--redis redis://...] [--size N]`.
 """
@@ -24,6 +24,12 @@ from streams.store import redis_client  # noqa: E402
 from tests.services import unique  # noqa: E402
 
 
+async def redis_cpu(client: Any) -> float:
+    """The server's CPU seconds so far (user + system)."""
+    cpu = await client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 async def measure(settings: Settings) -> dict[str, Any]:
     client = redis_client(settings)
     try:
@@ -33,7 +39,9 @@ async def measure(settings: Settings) -> dict[str, Any]:
         leads = generate_leads(settings.refit_sample_size, random_state=0).X
         for start in range(0, len(leads), 1_000):  # as routed batches arrive
             sample.add(leads[start : start + 1_000])
+        cpu = await redis_cpu(client)
         await sample.flush()
+        cpu = await redis_cpu(client) - cpu
         after = int((await client.info("memory"))["used_memory"])
         key = f"{settings.redis_key_prefix}:sample"
         usage = int(await client.memory_usage(key, samples=0) or 0)
@@ -47,6 +55,7 @@ async def measure(settings: Settings) -> dict[str, Any]:
             "memory_usage_bytes": usage,
             "used_memory_delta_bytes": after - before,
             "read_seconds": read_s,
+            "fill_cpu_seconds": cpu,
         }
     finally:
         await client.aclose()
@@ -70,7 +79,10 @@ def main() -> None:
     print(
         f"{found['server']}: refit sample of {found['leads']:,} leads: MEMORY USAGE {mb:.1f} MB "
         f"({found['memory_usage_bytes'] / found['leads']:.0f} bytes a lead), used_memory grew "
-        f"{found['used_memory_delta_bytes'] / 1e6:.1f} MB; read back by a refit in {found['read_seconds']:.2f} s"
+        f"{found['used_memory_delta_bytes'] / 1e6:.1f} MB; "
+        f"filling it took {found['fill_cpu_seconds']:.2f} s of Redis CPU "
+        f"({found['fill_cpu_seconds'] / found['leads'] * 1e6:.1f} µs a lead sent); read back by a refit in "
+        f"{found['read_seconds']:.2f} s"
     )
 
 
