@@ -71,7 +71,7 @@ class Refitter(mode.Service):
     @property
     def sampled(self) -> int:
         """Leads in the shared sample, when last heard."""
-        return len(self._sample)
+        return self._sample.size
 
     def request(self, cause: str, request_id: str | None = None) -> bool:
         """Start a refit in the background; False (and nothing started) if one is running."""

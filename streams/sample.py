@@ -79,7 +79,8 @@ def _features(members: list[bytes], dtype: np.dtype) -> np.ndarray:
 class Sample(Protocol):
     """What the refitter reads: the sample's size when last heard, and its rows."""
 
-    def __len__(self) -> int: ...
+    @property
+    def size(self) -> int: ...
 
     async def rows(self) -> np.ndarray: ...
 
@@ -120,7 +121,9 @@ class SharedSample(mode.Service):
         self._size = 0
         self._waiting = False  # rows held here because Redis is down (said once per outage)
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Leads in the shared sample, when last heard (at most a second ago while Redis answers)."""
         return self._size
 
     def add(self, X: np.ndarray) -> None:

@@ -79,7 +79,7 @@ def test_two_writers_share_one_bounded_sample_that_favours_recent_leads(redis_ur
             await second.flush()
             clock.now += HOUR
         rows = await second.rows()
-        assert len(rows) == len(first) == len(second) == s.refit_sample_size  # bounded, and both see it all
+        assert len(rows) == first.size == second.size == s.refit_sample_size  # bounded, and both see it all
         hours = np.floor(rows[:, 0]).astype(int)
         assert set(np.unique(rows[:, 0] % 1)) == {0.0, 0.5}  # both writers' leads in it
         share = np.bincount(hours, minlength=8) / len(rows)
@@ -96,7 +96,7 @@ def test_the_sample_keeps_its_rows_exactly_and_survives_new_clients(redis_url: s
     async def write(samples: list[SharedSample], clock: Clock) -> None:
         samples[0].add(X)
         await samples[0].flush()
-        assert len(samples[0]) == 300
+        assert samples[0].size == 300
 
     async def read(samples: list[SharedSample], clock: Clock) -> None:
         rows = await samples[0].rows()  # a new worker reads what an earlier one wrote
@@ -119,7 +119,7 @@ def test_the_seed_fills_an_empty_sample_only(redis_url: str) -> None:
 
     async def seeded(samples: list[SharedSample], clock: Clock) -> None:
         await samples[0].flush()
-        assert len(samples[0]) == 1_000  # the seed's best 1,000 of 1,500
+        assert samples[0].size == 1_000  # the seed's best 1,000 of 1,500
         assert set(np.unique((await samples[0].rows())[:, 0])) == {7.0}
 
     async def not_again(samples: list[SharedSample], clock: Clock) -> None:
