@@ -1,6 +1,7 @@
 """A population that changes halfway, on a real broker and Redis (issue 14): with a short half-life and a sample
 smaller than the second half, the refit sees only the new population; its lineage says what became of each
-segment, surviving segments keep id, name and strategy, and transitions go to the leads that really moved."""
+segment, surviving segments keep id, name and strategy, and transitions go to the leads that really moved; the same
+population again keeps every segment and moves no lead."""
 
 import asyncio
 import os
@@ -199,7 +200,7 @@ def test_a_group_gone_and_a_new_one_are_retired_and_new_and_only_the_leads_that_
     movers_x = new_kind(planted(400, seed=5)[0][planted(400, seed=5)[1] == SMB][:40])
     moved = send(changed.env, list(first_ids[churned]), movers_x)
     stayed = send(changed.env, list(first_ids[stayers]), changed.first[stayers])
-    assert {o["segment_id"] for o in moved.values()} == {fresh}
+    assert {(o["segment_id"], o["model_version"]) for o in moved.values()} == {(fresh, changed.reply.version)}
     assert all(o["segment_id"] == changed.first_segments[key] for key, o in stayed.items())
 
     transitions = [o.json() for o in drain(kafka_bootstrap, changed.env["SEGMENTER_TRANSITIONS_TOPIC"])]
@@ -228,4 +229,20 @@ def test_a_group_split_in_two_is_a_split_into_both_new_ids(
         i: ("split", [churn], halves) for i in [churn, *halves]
     }, steps
     kept_unchanged(changed.before, changed.after, steps)
+    changed.worker.stop()
+
+
+def test_the_same_population_again_keeps_every_segment_and_moves_no_lead(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    changed = change(kafka_bootstrap, redis_url, tmp_path, planted(SECOND, seed=6)[0], k=5)
+
+    steps = lineage(changed.reply)
+    assert steps == {i: ("kept", [i], [i]) for i in changed.before.segment_ids}, steps
+    kept_unchanged(changed.before, changed.after, steps)
+    again = np.arange(0, FIRST, 10)  # 300 leads of the first half, unchanged
+    stayed = send(changed.env, list(np.array(ids("A", FIRST))[again]), changed.first[again])
+    assert all(o["segment_id"] == changed.first_segments[key] for key, o in stayed.items())
+    assert {o["model_version"] for o in stayed.values()} == {changed.reply.version}
+    assert drain(kafka_bootstrap, changed.env["SEGMENTER_TRANSITIONS_TOPIC"]) == []
     changed.worker.stop()
