@@ -5,12 +5,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import mode
 import numpy as np
 import redis.asyncio as aioredis
 from redis.client import NEVER_DECODE
+from redis.exceptions import ResponseError
 
 from models.settings import Settings
 from segmentation.features import FEATURES
@@ -117,6 +118,7 @@ class SharedSample(mode.Service):
         )
         self._seed = seed if seed is not None and len(seed) else None
         self._add = client.register_script(_ADD)
+        self._scripts = True
         self._ready = asyncio.Event()
         self._size = 0
         self._waiting = False  # rows held here because Redis is down (said once per outage)
@@ -175,10 +177,10 @@ class SharedSample(mode.Service):
         self._size = len(rows)
         return rows
 
-    async def _page(self, low: str) -> list[bytes]:
+    async def _page(self, low: str, count: int = _PAGE) -> list[bytes]:
         options = {NEVER_DECODE: True}  # members are packed floats, not text
         command = self._client.execute_command
-        page = await command("ZRANGEBYSCORE", self._key, low, "+inf", "LIMIT", 0, _PAGE, **options)  # type: ignore[no-untyped-call]
+        page = await command("ZRANGEBYSCORE", self._key, low, "+inf", "LIMIT", 0, count, **options)  # type: ignore[no-untyped-call]
         return list(page)
 
     async def _sent_seed(self, seed: np.ndarray) -> bool:
@@ -200,17 +202,9 @@ class SharedSample(mode.Service):
 
     async def _send(self, rows: np.ndarray, only_if_empty: bool = False) -> int | None:
         """Add `rows` to the shared sample; the rows added, or None if Redis did not answer."""
-        now = self._clock() + _CLOCK_SKEW_SECONDS
-        ceiling = now * math.log(2) / self._half_life + MAX_NOISE
-        args: list[bytes | str | int] = [
-            rows.tobytes(),
-            self._capacity,
-            repr(ceiling),
-            "1" if only_if_empty else "0",
-            rows.dtype.itemsize,
-        ]
+        ceiling = (self._clock() + _CLOCK_SKEW_SECONDS) * math.log(2) / self._half_life + MAX_NOISE
         try:
-            floor, size, added, reset = await self._health.call(lambda: self._add(keys=[self._key], args=args))
+            floor, size, added, reset = await self._health.call(lambda: self._added(rows, ceiling, only_if_empty))
         except ServiceUnavailableError as error:
             if not self._waiting:
                 log.warning("refit sample: %s; leads held here (at most %d) until it answers", error, self._capacity)
@@ -224,3 +218,28 @@ class SharedSample(mode.Service):
         self._held.threshold = float(floor)
         self._size = int(size)
         return int(added)
+
+    async def _added(self, rows: np.ndarray, ceiling: float, only_if_empty: bool) -> list[Any]:
+        """The script's answer (smallest key if full, size, rows added, 1 if started afresh); where the server
+        refuses scripts, the same from plain commands (not atomic: two workers seeding at once may both add)."""
+        if self._scripts:
+            flag = "1" if only_if_empty else "0"
+            args: list[bytes | str | int] = [rows.tobytes(), self._capacity, repr(ceiling), flag, rows.dtype.itemsize]
+            try:
+                return list(await self._add(keys=[self._key], args=args))
+            except ResponseError as error:  # refused (an ACL without @scripting, say): not an outage
+                log.warning("Redis refused the refit sample's script (%s): using ZADD and ZREMRANGEBYRANK", error)
+                self._scripts = False
+        client, key = self._client, self._key
+        reset = int(await client.zcount(key, f"({ceiling!r}", "+inf") > 0)
+        if reset:
+            await client.delete(key)
+        added = 0
+        if not (only_if_empty and await client.zcard(key)):
+            if len(rows):
+                await client.zadd(key, {row.tobytes(): float(row["key"]) for row in rows})
+            added = len(rows)
+        await client.zremrangebyrank(key, 0, -self._capacity - 1)
+        size = int(await client.zcard(key))
+        lowest = await self._page("-inf", 1) if size >= self._capacity else []
+        return [np.frombuffer(lowest[0][:8], "<f8")[0] if lowest else -math.inf, size, added, reset]

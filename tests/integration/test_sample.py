@@ -2,11 +2,14 @@
 recency-weighted, seeded once, and still there after a restart."""
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+import pytest
 import redis
 
 from models.settings import Settings
@@ -67,26 +70,49 @@ def batch(n: int, value: float) -> np.ndarray:
     return np.full((n, len(FEATURES)), value)
 
 
+async def two_writers_for_eight_hours(samples: list[SharedSample], clock: Clock) -> None:
+    """Two writers feed one sample 5,000 leads an hour each for 8 hours: it stays at its size, holds both
+    writers' leads, and favours recent ones as the half-life (an hour) says."""
+    first, second = samples
+    for hour in range(8):  # column 0 holds the hour (and .5 for the second writer)
+        first.add(batch(5_000, hour))
+        second.add(batch(5_000, hour + 0.5))
+        await first.flush()
+        await second.flush()
+        clock.now += HOUR
+    rows = await second.rows()
+    assert len(rows) == first.size == second.size == 2_000  # bounded, and both see it all
+    assert set(np.unique(rows[:, 0] % 1)) == {0.0, 0.5}  # both writers' leads in it
+    share = np.bincount(np.floor(rows[:, 0]).astype(int), minlength=8) / len(rows)
+    # A-ES with weights 2^hour: the last hour holds about half, the one before a quarter, ...
+    assert share[7] > 0.4 and 0.15 < share[6] < 0.35 and share[:4].sum() < 0.1, share
+
+
 def test_two_writers_share_one_bounded_sample_that_favours_recent_leads(redis_url: str) -> None:
-    s = settings(redis_url, unique("sample"))
+    with_samples(settings(redis_url, unique("sample"), capacity=2_000), 2, two_writers_for_eight_hours)
+
+
+def test_where_scripts_are_refused_plain_commands_keep_the_same_sample(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, password = unique("no-scripts"), unique("pw")
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-@scripting")
+    parts = urlsplit(redis_url)
+    url = urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
 
     async def body(samples: list[SharedSample], clock: Clock) -> None:
-        first, second = samples
-        for hour in range(8):  # 8 hours, 5,000 leads an hour from each writer; column 0 holds the hour
-            first.add(batch(5_000, hour))
-            second.add(batch(5_000, hour + 0.5))
-            await first.flush()
-            await second.flush()
-            clock.now += HOUR
-        rows = await second.rows()
-        assert len(rows) == first.size == second.size == s.refit_sample_size  # bounded, and both see it all
-        hours = np.floor(rows[:, 0]).astype(int)
-        assert set(np.unique(rows[:, 0] % 1)) == {0.0, 0.5}  # both writers' leads in it
-        share = np.bincount(hours, minlength=8) / len(rows)
-        # A-ES with weights 2^hour: the last hour holds about half, the one before a quarter, ...
-        assert share[7] > 0.4 and 0.15 < share[6] < 0.35 and share[:4].sum() < 0.1, share
+        await two_writers_for_eight_hours(samples, clock)
+        assert all(sample._health.up for sample in samples)  # a refused script is not an outage
 
-    with_samples(s, 2, body)
+    try:
+        with caplog.at_level(logging.WARNING, logger="streams.sample"):
+            with_samples(settings(url, unique("sample"), capacity=2_000), 2, body)
+    finally:
+        admin.execute_command("ACL", "DELUSER", user)
+        admin.close()
+    refusals = [r.getMessage() for r in caplog.records if "refused the refit sample's script" in r.getMessage()]
+    assert len(refusals) == 2, refusals  # once per writer
 
 
 def test_the_sample_keeps_its_rows_exactly_and_survives_new_clients(redis_url: str) -> None:
