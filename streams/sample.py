@@ -19,13 +19,16 @@ from segmentation.recency import MAX_NOISE, RecencySample
 from streams.exceptions import ServiceUnavailableError
 from streams.redis_health import RedisHealth
 
-__all__ = ["Sample", "SharedSample"]
+__all__ = ["SEND_SECONDS", "Sample", "SharedSample"]
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 5_000  # rows per call: one call stays far below the Redis timeout (about 5 ms of Redis time)
 _PAGE = 10_000  # rows per read
-_FLUSH_SECONDS = 1.0  # rows held here are sent at least this often (sooner when a chunk is ready)
+# Rows held here are sent this often. Between two sends the worker keeps only the best `capacity` of them (an
+# exact cut: no other could enter), so a longer interval sends fewer: of the first n leads of a new sample
+# about capacity · (1 + ln(n / w)) are sent, w the larger of capacity and the leads of one interval.
+SEND_SECONDS = 10.0
 _CLOCK_SKEW_SECONDS = 300  # workers' clocks may differ by this much
 
 # Add packed rows (ARGV[5] bytes each, the little-endian double key first; the row itself is the member) and
@@ -91,9 +94,9 @@ class SharedSample(mode.Service):
     among every lead any worker routed, so a lead seen one half-life later is twice as likely to be in it.
 
     `add` (the router's `on_routed`) costs one uniform draw and one comparison per lead: a lead whose key
-    cannot beat the sample's smallest key, as last heard, is dropped at once; the others are held here and
-    sent by a background task, a chunk per call. While Redis is down nothing waits on it: the rows held stay
-    bounded (the best `capacity` of them, exactly those that could still enter) and go when it answers.
+    cannot beat the sample's smallest key, as last heard, is dropped at once; the others are held here (the
+    best `capacity` of them: exactly those that could still enter) and sent by a background task every
+    `SEND_SECONDS`, a chunk per call. While Redis is down nothing waits on it: the rows wait here.
     `seed` rows (the seed file) are added at start, as leads seen then, only if the sample is empty."""
 
     def __init__(
@@ -119,20 +122,17 @@ class SharedSample(mode.Service):
         self._seed = seed if seed is not None and len(seed) else None
         self._add = client.register_script(_ADD)
         self._scripts = True
-        self._ready = asyncio.Event()
         self._size = 0
         self._waiting = False  # rows held here because Redis is down (said once per outage)
 
     @property
     def size(self) -> int:
-        """Leads in the shared sample, when last heard (at most a second ago while Redis answers)."""
+        """Leads in the shared sample, when last heard (at most `SEND_SECONDS` ago while Redis answers)."""
         return self._size
 
     def add(self, X: np.ndarray) -> None:
         """Offer a batch of routed leads' features (on the hot path: vectorized, no I/O)."""
         self._held.offer(X, self._clock())
-        if len(self._held) >= _CHUNK:
-            self._ready.set()
 
     async def on_start(self) -> None:
         await self.flush()
@@ -143,11 +143,7 @@ class SharedSample(mode.Service):
     @mode.Service.task
     async def _flushing(self) -> None:
         while not self.should_stop:
-            try:
-                await asyncio.wait_for(self._ready.wait(), _FLUSH_SECONDS)
-            except TimeoutError:
-                pass
-            self._ready.clear()
+            await self.sleep(SEND_SECONDS)
             await self.flush()
 
     async def flush(self) -> None:
