@@ -144,7 +144,7 @@ def change(kafka: str, redis_url: str, tmp_path: Path, second: np.ndarray, k: in
     old = {row.tobytes() for row in first.astype("<f4")}
     wait_for(
         lambda: len(rows := sampled_features(env)) == CAPACITY and not old & {r.tobytes() for r in rows},
-        30,
+        60,  # the worker sends what it holds every 10 s
         "a full sample of second-half leads only",
     )
     assert command(env, command="set_k", k=k).type == "k_set"
