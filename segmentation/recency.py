@@ -7,7 +7,7 @@ import numpy as np
 
 from segmentation.exceptions import InvalidParameterError
 
-__all__ = ["MAX_NOISE", "RecencySample", "admitted", "recency_keys", "row_dtype"]
+__all__ = ["MAX_NOISE", "RecencySample", "admitted", "best", "recency_keys", "row_dtype"]
 
 # -ln(-ln u) for the largest float64 below 1: no key exceeds its time term t·ln2/h by more than this.
 MAX_NOISE = 37.0
@@ -46,18 +46,38 @@ def row_dtype(n_features: int) -> np.dtype:
     return np.dtype([("key", "<f8"), ("features", "<f4", (n_features,))])
 
 
+def best(chunks: list[np.ndarray], capacity: int) -> tuple[np.ndarray, float]:
+    """The rows (of `row_dtype`) with the `capacity` largest keys among `chunks`, and the smallest key kept if
+    any row was cut (no row at or below it can enter any more), else -inf.
+
+    Examples:
+        >>> rows = np.zeros(4, row_dtype(1))
+        >>> rows["key"] = [3.0, 1.0, 4.0, 2.0]
+        >>> kept, floor = best([rows[:2], rows[2:]], 2)
+        >>> sorted(kept["key"].tolist()), floor
+        ([3.0, 4.0], 3.0)
+    """
+    rows = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+    if len(rows) <= capacity:
+        return rows, -math.inf
+    rows = rows[np.argpartition(rows["key"], len(rows) - capacity)[-capacity:]]
+    return rows, float(rows["key"].min())
+
+
 class RecencySample:
     """The `capacity` rows with the largest recency keys among those offered, in memory.
 
     An offered row whose key cannot beat `threshold` is never stored: a cost of one uniform draw and one
-    comparison per row. The rows held are cut back to `capacity` when they reach twice that, which also
-    raises the threshold to the smallest key kept; an owner that knows a better bound (the smallest key of
-    a full shared sample) sets `threshold` itself.
+    comparison per row. Once `full` (twice `capacity` rows held) the owner cuts them back with `take` (or
+    `best` on the `detach`ed rows, off the latency-critical path), which raises the threshold to the smallest
+    key kept; an owner that knows a better bound (the smallest key of a full shared sample) sets `threshold`.
 
     Examples:
         >>> sample = RecencySample(capacity=100, half_life=10.0, n_features=2, random_state=0)
         >>> for t in range(50):
         ...     sample.offer(np.full((20, 2), float(t)), t=float(t))
+        ...     if sample.full:
+        ...         sample.hold(sample.take())
         >>> kept = sample.take()
         >>> len(kept), bool(kept["features"][:, 0].mean() > 30)
         (100, True)
@@ -77,6 +97,11 @@ class RecencySample:
     def __len__(self) -> int:
         return self._held
 
+    @property
+    def full(self) -> bool:
+        """Whether the rows held reached twice `capacity`: time to cut them back."""
+        return self._held >= 2 * self.capacity
+
     def offer(self, X: np.ndarray, t: float) -> None:
         """Rows seen at time `t` (seconds): those whose key beats the threshold are held."""
         u = self._rng.random(len(X))
@@ -92,21 +117,17 @@ class RecencySample:
         """Hold rows that already have keys (rows taken and not delivered, say)."""
         self._chunks.append(rows)
         self._held += len(rows)
-        if self._held >= 2 * self.capacity:
-            self._cut()
+
+    def detach(self) -> list[np.ndarray]:
+        """The rows held, in chunks as they came, and none held any more."""
+        chunks, self._chunks, self._held = self._chunks, [], 0
+        return chunks
 
     def take(self) -> np.ndarray:
-        """The rows held (at most `capacity`, largest keys first kept), and none held any more."""
-        self._cut()
-        rows = self._chunks[0] if self._chunks else np.empty(0, self.dtype)
-        self._chunks, self._held = [], 0
+        """The best `capacity` rows held (see `best`), and none held any more."""
+        chunks = self.detach()
+        if not chunks:
+            return np.empty(0, self.dtype)
+        rows, floor = best(chunks, self.capacity)
+        self.threshold = max(self.threshold, floor)
         return rows
-
-    def _cut(self) -> None:
-        if not self._chunks:
-            return
-        rows = np.concatenate(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
-        if len(rows) > self.capacity:
-            rows = rows[np.argpartition(rows["key"], len(rows) - self.capacity)[-self.capacity :]]
-            self.threshold = max(self.threshold, float(rows["key"].min()))
-        self._chunks, self._held = [rows], len(rows)

@@ -16,6 +16,8 @@ def hours_kept(sample: RecencySample, hours: int, per_hour: int) -> np.ndarray:
     for hour in range(hours):
         for _ in range(per_hour // 1_000):
             sample.offer(np.full((1_000, 2), float(hour)), t=hour * HOUR)
+            if sample.full:
+                sample.hold(sample.take())
     kept = sample.take()["features"][:, 0].astype(int)
     return np.bincount(kept, minlength=hours) / len(kept)
 
@@ -42,6 +44,8 @@ def test_the_sample_is_bounded_and_keeps_exactly_the_largest_keys_of_everything_
     for minute in range(600):
         X = np.arange(minute * 500, (minute + 1) * 500, dtype=float)[:, None]
         sample.offer(X, t=minute * 60.0)
+        if sample.full:  # as the owner does, off the hot path
+            sample.hold(sample.take())
         assert len(sample) < 2 * capacity
         every_key.append(recency_keys(rng.random(len(X)), minute * 60.0, half_life))
         every_row.append(X[:, 0])
@@ -50,6 +54,14 @@ def test_the_sample_is_bounded_and_keeps_exactly_the_largest_keys_of_everything_
     kept = sample.take()
     assert len(kept) == capacity and set(kept["features"][:, 0].tolist()) == exact
     assert sample.threshold == kept["key"].min()  # the cut raised it: nothing below can enter any more
+
+
+def test_offering_never_sorts_the_rows_held_the_owner_cuts_them() -> None:
+    sample = RecencySample(capacity=100, half_life=HOUR, n_features=1, random_state=5)
+    for _ in range(5):
+        sample.offer(np.zeros((100, 1)), t=0.0)
+    assert len(sample) == 500 and sample.full  # all held: the threshold only rises when the owner cuts
+    assert len(sample.take()) == 100 and len(sample) == 0
 
 
 @pytest.mark.parametrize("threshold", [-math.inf, -3.0, 0.0, 2.5, 40.0, math.inf])
