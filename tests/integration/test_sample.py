@@ -1,5 +1,6 @@
 """The shared refit sample on a real Redis-protocol server: one sorted set that every writer feeds, bounded,
-recency-weighted, seeded once, and still there after a restart."""
+recency-weighted, seeded once, still there after a restart, fed without scripts where they are refused, and
+waiting (bounded) in the worker while Redis is down."""
 
 import asyncio
 import logging
@@ -15,6 +16,7 @@ import redis
 from models.settings import Settings
 from segmentation.features import FEATURES
 from segmenter.control_cli import ask
+from streams.local import start_redis
 from streams.redis_health import RedisHealth
 from streams.sample import SharedSample
 from streams.store import redis_client
@@ -209,3 +211,38 @@ def test_a_restarted_worker_refits_on_the_sample_its_predecessor_filled(
             assert refit.gate is not None  # judged: it had the 1,500 leads (too few would be refused unjudged)
     finally:
         plain.close()
+
+
+def test_while_redis_is_down_the_best_leads_wait_here_and_go_when_it_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = start_redis(tmp_path / "before")
+    s = settings(server.url, unique("sample"), capacity=1_000)
+
+    async def main() -> None:
+        nonlocal server
+        client = redis_client(s)
+        health = RedisHealth(client, timeout=1, probe_seconds=0.2)
+        sample = SharedSample(client, health, s, clock=Clock(), random_state=0)
+        try:
+            server.stop()
+            for _ in range(3):  # three sends fail: what is held stays at the best 1,000
+                for _ in range(5):
+                    sample.add(batch(1_000, 1))
+                assert await sample.flush() == 0 and len(sample._held) == 1_000
+            assert not health.up
+            server = start_redis(tmp_path / "after", port=server.port)
+            while not health.up:  # the health probe notices (every 0.2 s)
+                await asyncio.sleep(0.05)
+            assert await sample.flush() == 1_000 and sample.size == 1_000 and len(sample._held) == 0
+        finally:
+            await client.aclose()
+
+    try:
+        with caplog.at_level(logging.INFO, logger="streams.sample"):
+            asyncio.run(main())
+    finally:
+        server.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "streams.sample"]
+    assert len(said) == 2 and "held here (at most 1000) until it answers" in said[0], said  # once per outage
+    assert "answers again" in said[1], said
