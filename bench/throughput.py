@@ -29,6 +29,7 @@ from variant_process import (  # noqa: E402
     VariantFailed,
     ensure_quix_venv,
     peak_rss_mb,
+    sample_leads,
     start_script,
     start_segmenter_worker,
 )
@@ -224,6 +225,9 @@ async def run_variant(name: str, run: int, ctx: Context) -> dict[str, Any]:
                 await measure(row, outputs, started, launched, ctx)
             finally:
                 started.stop()
+            if started.redis_key_prefix is not None and ctx.redis_url:  # (e) feeds the shared refit sample
+                row["sample_leads"] = sample_leads(ctx.redis_url, started.redis_key_prefix)
+                print(f"run {run_label(row)}: refit sample of {row['sample_leads']:,} leads", file=sys.stderr)
             row["duplicates"] = outputs.total - len(outputs.seen)
             if name != "a":
                 row["wrong_segment"] = check_segments(outputs, data)

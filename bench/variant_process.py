@@ -8,11 +8,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from models.settings import Settings
 from streams.exceptions import ServiceUnavailableError
 from streams.local import start_worker, terminate
 
-__all__ = ["Started", "VariantFailed", "ensure_quix_venv", "peak_rss_mb", "start_script", "start_segmenter_worker"]
+__all__ = [
+    "Started",
+    "VariantFailed",
+    "ensure_quix_venv",
+    "peak_rss_mb",
+    "sample_leads",
+    "start_script",
+    "start_segmenter_worker",
+]
 
 VARIANTS_DIR = Path(__file__).resolve().parent / "variants"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -30,6 +40,7 @@ class Started:
     process: subprocess.Popen[bytes]
     log_path: Path
     input_topic: str
+    redis_key_prefix: str | None = None  # the segmenter worker's
 
     def first_error(self) -> str:
         return first_error(self.log_path)
@@ -136,7 +147,16 @@ def start_segmenter_worker(
         worker = start_worker(rundir, _env(rundir) | env, timeout=120)
     except ServiceUnavailableError:
         raise VariantFailed(f"did not start: {first_error(rundir / 'worker.log')}") from None
-    return Started(worker.process, worker.log_path, source)
+    return Started(worker.process, worker.log_path, source, env["SEGMENTER_REDIS_KEY_PREFIX"])
+
+
+def sample_leads(redis_url: str, prefix: str) -> int:
+    """Leads in a segmenter worker's shared refit sample (`{prefix}:sample`): the sample was fed as in production."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.zcard(f"{prefix}:sample"))
+    finally:
+        client.close()
 
 
 def _first(text: str) -> str:

@@ -50,13 +50,22 @@ class Settings(BaseSettings):
         default=0, ge=0, le=30 * 86_400, description="The leader refits this often (0: only on `segmenter refit`)"
     )
     refit_sample_size: int = Field(
-        default=100_000, ge=1_000, le=10_000_000, description="Leads each worker keeps, sampled uniformly, to refit on"
+        default=100_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Leads in the refit sample all workers share in Redis (`{prefix}:sample`), recency-weighted",
+    )
+    refit_sample_half_life_seconds: float = Field(
+        default=7 * 86_400,
+        gt=0,
+        le=365 * 86_400,
+        description="A lead seen this much later is twice as likely to be in the refit sample",
     )
     refit_min_leads: int = Field(
         default=5_000, ge=100, description="A refit with fewer sampled leads is rejected with that reason"
     )
     refit_seed_file: Path | None = Field(
-        default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start"
+        default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start if it is empty"
     )
     refit_max_k: int = Field(
         default=10, ge=2, le=30, description="Largest K a refit considers when K is chosen again (`set_k auto`)"

@@ -41,7 +41,7 @@ def refit(
     bootstrap: Bootstrap = None,
     redis: RedisUrl = None,
 ) -> None:
-    """Ask the workers to refit on the leads they sampled; the candidate is served only if it passes the gate."""
+    """Ask the workers to refit on the shared sample of recent leads; the candidate serves only if the gate passes."""
     settings = service_settings(bootstrap, redis)
     if not wait:
         with service_errors(settings):

@@ -44,7 +44,10 @@ def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
     seed = None
     if settings.refit_seed_file is not None:
         seed = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True).X
-        err.print(f"refit sample seeded with {len(seed):,} leads from {settings.refit_seed_file}", highlight=False)
+        err.print(
+            f"refit sample: {len(seed):,} leads read from {settings.refit_seed_file} (added if the sample is empty)",
+            highlight=False,
+        )
     with service_errors(settings):  # the usual failures at start (no broker, credentials refused) in one line
         asyncio.run(ensure_topics(settings))
     run_worker(settings, seed)

@@ -24,8 +24,9 @@ from streams.previous import RedisPreviousSegments
 from streams.publishing import announce
 from streams.records import LeadMessage
 from streams.redis_health import RedisHealth
-from streams.refit import LeadSample, Refitter
+from streams.refit import Refitter
 from streams.router import BatchRouter
+from streams.sample import SharedSample
 from streams.serving import ModelHolder
 from streams.store import RedisModelStore, redis_client
 from streams.web import Check, WebServer
@@ -39,8 +40,8 @@ def create_app(
     settings: Settings, datadir: Path, seed: np.ndarray | None = None
 ) -> tuple[faust.App, list[mode.Service]]:
     """The Faust app and the services the worker runs beside it: the model holder, the producer of
-    outputs, the refitter (its sample first filled with the `seed` leads, if any) and with the
-    `batch` engine the consumer of the leads topic."""
+    outputs, the shared refit sample (the `seed` leads added at start if it is empty), the refitter and
+    with the `batch` engine the consumer of the leads topic."""
     session = settings.kafka_session_timeout_seconds
     app = faust.App(
         faust_app_id(settings),
@@ -73,9 +74,7 @@ def create_app(
         shards=settings.previous_shards,
     )
     outbox = KafkaOutbox(settings)
-    sample = LeadSample(settings.refit_sample_size)
-    if seed is not None:
-        sample.add(seed)
+    sample = SharedSample(client, health, settings, seed)
     activity = Activity()
     announce_event = partial(announce, settings)
     refitter = Refitter(settings, holder, store, sample, announce_event)
@@ -86,7 +85,7 @@ def create_app(
         drift.observe(X)
 
     router = BatchRouter(settings, holder, previous, outbox, on_routed=routed, activity=activity)
-    services: list[mode.Service] = [holder, outbox, refitter]
+    services: list[mode.Service] = [holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
         engine = BatchEngine(settings, router, app_stopping)

@@ -1,5 +1,5 @@
-"""Background refit: a uniform sample of the leads a worker routed, refitted off the event loop, judged by
-the quality gate against the served model, and published as the next model version if it passes."""
+"""Background refit: the sample of leads every worker shares (streams/sample.py), refitted off the event loop,
+judged by the quality gate against the served model, and published as the next model version if it passes."""
 
 import asyncio
 import logging
@@ -19,45 +19,17 @@ import numpy as np
 from models.control import ModelEvent
 from models.settings import Settings
 from models.snapshot import GateReport, ModelSnapshot
-from segmentation.features import FEATURES
 from segmentation.gate import Tolerances
 from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 from streams.publishing import next_version, served_event
+from streams.sample import Sample
 from streams.serving import ModelHolder
 from streams.store import ModelStore
 
-__all__ = ["LeadSample", "RefitOutcome", "Refitter"]
+__all__ = ["RefitOutcome", "Refitter"]
 
 log = logging.getLogger(__name__)
-
-
-class LeadSample:
-    """A uniform random sample of every lead added so far, at most `capacity` rows (reservoir sampling)."""
-
-    def __init__(self, capacity: int, seed: int = 0) -> None:
-        self._rows = np.empty((capacity, len(FEATURES)))
-        self._seen = 0
-        self._rng = np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return min(self._seen, len(self._rows))
-
-    def add(self, X: np.ndarray) -> None:
-        filled = len(self)
-        first = min(len(self._rows) - filled, len(X))
-        self._rows[filled : filled + first] = X[:first]
-        rest = X[first:]
-        if len(rest):
-            # row number t (1-based, over all rows ever added) replaces a random slot with probability capacity/t
-            seen = self._seen + first + np.arange(1, len(rest) + 1)
-            slots = (self._rng.random(len(rest)) * seen).astype(np.int64)
-            kept = slots < len(self._rows)
-            self._rows[slots[kept]] = rest[kept]
-        self._seen += len(X)
-
-    def rows(self) -> np.ndarray:
-        return self._rows[: len(self)].copy()
 
 
 @dataclass(frozen=True)
@@ -72,7 +44,7 @@ class RefitOutcome:
 
 
 class Refitter(mode.Service):
-    """Refits the served model on this worker's sample, on request or on the leader's timer, with K chosen
+    """Refits the served model on the shared sample, on request or on the leader's timer, with K chosen
     again unless an operator set one. The candidate is promoted only if the quality gate passes and no
     version is pinned; either way the outcome is announced on the models topic (`promoted` or `rejected`,
     with the gate's scores). The fit runs in a child process limited to one BLAS/OpenMP thread, so routing
@@ -83,7 +55,7 @@ class Refitter(mode.Service):
         settings: Settings,
         holder: ModelHolder,
         store: ModelStore,
-        sample: LeadSample,
+        sample: Sample,
         announce: Callable[[ModelEvent], Awaitable[None]],
         **kwargs: object,
     ) -> None:
@@ -98,7 +70,8 @@ class Refitter(mode.Service):
 
     @property
     def sampled(self) -> int:
-        return len(self._sample)
+        """Leads in the shared sample, when last heard."""
+        return self._sample.size
 
     def request(self, cause: str, request_id: str | None = None) -> bool:
         """Start a refit in the background; False (and nothing started) if one is running."""
@@ -135,8 +108,7 @@ class Refitter(mode.Service):
             log.warning("refit outcome (%s) not announced: %s", event.type, error)
 
     async def _outcome(self, cause: str, request_id: str | None) -> ModelEvent:
-        served, sampled = self._holder.model, len(self._sample)
-        s = self._settings
+        served, s = self._holder.model, self._settings
 
         def rejected(*reasons: str, gate: GateReport | None = None) -> ModelEvent:
             return ModelEvent(
@@ -151,12 +123,14 @@ class Refitter(mode.Service):
 
         if served is None:
             return rejected("no model is served yet")
+        rows = await self._sample.rows()
+        sampled = len(rows)
         if sampled < s.refit_min_leads:
             return rejected(f"{sampled} leads sampled, at least {s.refit_min_leads} needed (SEGMENTER_REFIT_MIN_LEADS)")
         k = (await self._store.controls()).k
         version = next_version(served.version)
         log.info("refit (%s) started: %d leads, K %s", cause, sampled, k or f"chosen again (2..{s.refit_max_k})")
-        candidate = await _fit_elsewhere(self._sample, served.snapshot, version, k, s)
+        candidate = await _fit_elsewhere(rows, served.snapshot, version, k, s)
         gate = candidate.gate
         assert gate is not None  # refit_model always judges
         if gate.decision == "rejected":
@@ -177,11 +151,11 @@ def _why(reasons: list[str]) -> str:
 
 
 async def _fit_elsewhere(
-    sample: LeadSample, served: ModelSnapshot, version: int, k: int | None, settings: Settings
+    rows: np.ndarray, served: ModelSnapshot, version: int, k: int | None, settings: Settings
 ) -> ModelSnapshot:
     """Fit in a child process: in a thread of this one the fit holds the GIL for most of its time
     (measured: p99 assignment latency of 1.5 s during a refit of 1M leads), stalling routing and
-    heartbeats. The sample goes through a file written off the event loop; the child is killed if
+    heartbeats. The sample's rows go through a file written off the event loop; the child is killed if
     the worker stops first."""
     loop = asyncio.get_running_loop()
     tolerances = Tolerances(
@@ -192,12 +166,12 @@ async def _fit_elsewhere(
         moved_share=settings.gate_max_moved_share,
     )
     with tempfile.TemporaryDirectory(prefix="segmenter-refit-") as tmp:
-        rows = Path(tmp) / "sample.npy"
-        await loop.run_in_executor(None, lambda: np.save(rows, sample.rows()))
+        path = Path(tmp) / "sample.npy"
+        await loop.run_in_executor(None, lambda: np.save(path, rows))
         # Started off the event loop too: spawning the child took tens of milliseconds, more on a busy machine.
         pool = await loop.run_in_executor(None, _niced_pool)
         try:
-            result = pool.apply_async(_fit, (rows, served, version, k, settings.refit_max_k, tolerances))
+            result = pool.apply_async(_fit, (path, served, version, k, settings.refit_max_k, tolerances))
             while not result.ready():
                 await asyncio.sleep(0.2)
             snapshot: ModelSnapshot = result.get()

@@ -50,4 +50,6 @@ def test_every_variant_processes_every_lead(tmp_path: Path) -> None:
         if name != "a":  # (a) passes the lead through; the others name the model's segment for every lead
             assert row["wrong_segment"] == 0, name
     assert report["summary"]["variants"]["e:agent"]["complete"]
+    worker = rows["e:agent"]  # fed the shared refit sample as in production: every lead it routed is in it
+    assert worker["sample_leads"] == N + worker["latency"]["events"]
     assert "| (e) segmenter worker, `SEGMENTER_ENGINE=agent` |" in done.stdout

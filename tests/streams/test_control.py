@@ -5,6 +5,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -14,15 +15,25 @@ from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
+from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
 from streams.control import Controller
 from streams.drift import DriftMonitor
 from streams.exceptions import PinnedError
-from streams.refit import LeadSample, Refitter
+from streams.refit import Refitter
 from streams.serving import ModelHolder
 from streams.store import Controls, InMemoryModelStore
 
 NEVER = 3600.0
+
+
+class NoLeads:
+    """A refit sample with nothing in it."""
+
+    size = 0
+
+    async def rows(self) -> np.ndarray:
+        return np.empty((0, len(FEATURES)))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +57,7 @@ class Operator:
         async def announce(event: ModelEvent) -> None:
             self.replies.append(event)
 
-        refitter = Refitter(Settings(), self.holder, store, LeadSample(1000), announce)
+        refitter = Refitter(Settings(), self.holder, store, NoLeads(), announce)
         drift = DriftMonitor(Settings(), lambda: self.holder.model, refitter)
         self.controller = Controller(store, self.holder, refitter, announce, drift.report)
 

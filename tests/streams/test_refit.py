@@ -1,30 +1,11 @@
-"""The refit's pure parts: the lead sample, control messages, and refitting a served model."""
+"""The refit's pure parts: control messages, and refitting a served model."""
 
-import numpy as np
 import pytest
 
 from models.control import parse_command
 from models.strategies import StrategyConfig
 from models.training import fit_model, refit_model
-from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.refit import LeadSample
-
-
-def test_the_sample_keeps_everything_until_full_then_stays_at_capacity() -> None:
-    sample = LeadSample(capacity=1000)
-    sample.add(np.ones((600, len(FEATURES))))
-    assert len(sample) == 600
-    sample.add(np.ones((3000, len(FEATURES))))
-    assert len(sample) == 1000 and sample.rows().shape == (1000, len(FEATURES))
-
-
-def test_the_sample_is_uniform_over_everything_added() -> None:
-    sample = LeadSample(capacity=2000, seed=1)
-    for batch in range(20):  # 20 batches of 1000 rows; column 0 holds the batch number
-        sample.add(np.full((1000, len(FEATURES)), float(batch)))
-    counts = np.bincount(sample.rows()[:, 0].astype(int), minlength=20)
-    assert counts.min() > 50 and counts.max() < 150  # 100 expected from each batch
 
 
 @pytest.mark.parametrize(
