@@ -13,6 +13,7 @@ import redis
 from models.settings import Settings
 from streams.exceptions import ServiceUnavailableError
 from streams.local import start_worker, terminate
+from streams.store import tagged_key
 
 __all__ = [
     "Started",
@@ -151,10 +152,11 @@ def start_segmenter_worker(
 
 
 def sample_leads(redis_url: str, prefix: str) -> int:
-    """Leads in a segmenter worker's shared refit sample (`{prefix}:sample`): the sample was fed as in production."""
+    """Leads in a segmenter worker's shared refit sample (`{prefix}:sample`, under the prefix's hash tag): the
+    sample was fed as in production."""
     client = redis.Redis.from_url(redis_url)
     try:
-        return int(client.zcard(f"{prefix}:sample"))
+        return int(client.zcard(tagged_key(prefix, "sample")))
     finally:
         client.close()
 
