@@ -124,6 +124,7 @@ class SharedSample(mode.Service):
         self._seed = seed if seed is not None and len(seed) else None
         self._add = client.register_script(_ADD)
         self._scripts = True
+        self._flushing_lock = asyncio.Lock()
         self._full = asyncio.Event()  # the rows held reached twice the size: cut them (and send) now
         self._size = 0
         self._waiting = False  # rows held here because Redis is down (said once per outage)
@@ -162,15 +163,17 @@ class SharedSample(mode.Service):
 
     async def flush(self) -> int:
         """Send the rows held here (the seed first, if not sent yet) and hear the sample's size and smallest
-        key; with nothing held, only hear them. Rows that Redis did not take stay held. Returns the rows sent."""
-        if self._seed is not None and not await self._sent_seed(self._seed):
-            return 0
-        rows = await self._best()
-        for start in range(0, max(len(rows), 1), _CHUNK):
-            if await self._send(rows[start : start + _CHUNK]) is None:
-                self._held.hold(rows[start:])
-                return start
-        return len(rows)
+        key; with nothing held, only hear them. Rows that Redis did not take stay held. Returns the rows sent.
+        One flush at a time: a refit's read (`rows`) waits for a flush under way, the start's seed included."""
+        async with self._flushing_lock:
+            if self._seed is not None and not await self._sent_seed(self._seed):
+                return 0
+            rows = await self._best()
+            for start in range(0, max(len(rows), 1), _CHUNK):
+                if await self._send(rows[start : start + _CHUNK]) is None:
+                    self._held.hold(rows[start:])
+                    return start
+            return len(rows)
 
     async def _best(self) -> np.ndarray:
         """The best `capacity` of the rows held, and none held any more; cut off the event loop (a million take

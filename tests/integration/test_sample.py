@@ -162,6 +162,19 @@ def test_the_seed_fills_an_empty_sample_only(redis_url: str) -> None:
     with_samples(s, 1, not_again, seed=batch(500, 9))
 
 
+def test_a_refit_reading_while_the_seed_is_sent_gets_all_of_it(redis_url: str) -> None:
+    """The seed goes in chunks; a refit asked for at start (its read) must not see only the first of them."""
+    s = settings(redis_url, unique("sample"), capacity=20_000)
+
+    async def read_during_start(samples: list[SharedSample], clock: Clock) -> None:
+        starting = asyncio.ensure_future(samples[0].flush())  # what the worker's start does
+        await asyncio.sleep(0)  # the start's flush is under way when the refit reads
+        assert len(await samples[0].rows()) == 12_000
+        await starting
+
+    with_samples(s, 1, read_during_start, seed=batch(12_000, 7))
+
+
 def test_once_full_only_the_few_leads_that_can_enter_are_sent(redis_url: str) -> None:
     s = settings(redis_url, unique("sample"), capacity=1_000)
 
