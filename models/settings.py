@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field(
         default="segmenter",
-        pattern=r"^[^{}]+$",
+        min_length=1,
         description="Prefix of every Redis key and channel (no braces: the keys' hash tags are made with them)",
     )
     redis_timeout_seconds: float = Field(
@@ -195,6 +195,15 @@ class Settings(BaseSettings):
         if parts.scheme.endswith("+cluster") and parts.path.strip("/") not in ("", "0"):
             raise ValueError("a Redis Cluster has database 0 only, as in redis+cluster://host:6379/0")
         return url
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _no_braces(cls, prefix: str) -> str:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError(
+                f"{prefix!r} has braces: the service makes its keys' hash tags with them, as in {{segmenter}}"
+            )
+        return prefix
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -32,7 +32,7 @@ def test_other_schemes_are_refused_naming_the_cluster_one() -> None:
 
 
 def test_a_prefix_with_braces_is_refused() -> None:  # it would break the keys' hash tags on a cluster
-    with pytest.raises(ValidationError, match="redis_key_prefix"):
+    with pytest.raises(ValidationError, match="has braces: the service makes its keys' hash tags with them"):
         Settings(redis_key_prefix="{tenant}")
 
 
