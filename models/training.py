@@ -93,7 +93,10 @@ def refit_model(
     times a served segment's median lead distance of it (and not part of a split or merge, which the held-out
     leads under both models decide) keeps that segment's id, name and strategy; any other gets a fresh id (never
     one used before), a name no served segment holds, and the baseline strategy. The lineage and the verdict are
-    stored in the candidate."""
+    stored in the candidate. The leads are put in one canonical order first, so that a refit depends on which leads
+    the sample holds, not on the order it was read in (the shared sample comes back in the order of its random
+    keys)."""
+    X = X[np.lexsort(X.T[::-1])]
     rng = np.random.default_rng(random_state)
     order = rng.permutation(len(X))
     held = min(HELD_OUT_MAX, int(len(X) * HELD_OUT_SHARE))

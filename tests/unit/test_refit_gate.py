@@ -26,6 +26,13 @@ def test_a_refit_on_the_same_kind_of_leads_is_promoted_with_its_scores(served: M
     assert candidate.gate.served_version == 1 and candidate.gate.held_out == 1200
 
 
+def test_a_refit_depends_on_the_leads_not_their_order(served: ModelSnapshot) -> None:
+    X = generate_leads(3000, random_state=6).X
+    shuffled = X[np.random.default_rng(7).permutation(len(X))]
+    first, second = (refit_model(rows, served, version=2, k=None)[0] for rows in (X, shuffled))
+    assert first.gate == second.gate and first.segments == second.segments
+
+
 def test_a_refit_on_noise_is_rejected_and_says_why(served: ModelSnapshot) -> None:
     candidate, verdict = refit_model(noise(6000, seed=3), served, version=2, k=None)
     assert not verdict.promote and candidate.gate is not None and candidate.gate.decision == "rejected"
