@@ -20,21 +20,12 @@ from streams.local import start_redis
 from streams.redis_health import RedisHealth
 from streams.sample import SharedSample
 from streams.store import redis_client, tagged_key
+from tests.clock import Clock
 from tests.integration.harness import Worker, leads, model_file, produce, publish, settings_of, worker_env
 from tests.integration.traffic import wait_for
 from tests.services import unique
 
 HOUR = 3600.0
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, now: float = 1.8e9) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def settings(redis_url: str, prefix: str, capacity: int = 2_000, half_life: float = HOUR) -> Settings:
@@ -53,7 +44,7 @@ def with_samples(
     """Run `body` with `count` writers of one sample (each its own client, as separate workers have)."""
 
     async def main() -> None:
-        clock = Clock()
+        clock = Clock(1.8e9)
         clients = [redis_client(s) for _ in range(count)]
         samples = [
             SharedSample(c, RedisHealth(c, timeout=s.redis_timeout_seconds), s, clock=clock, random_state=i, **kwargs)  # type: ignore[arg-type]
@@ -240,7 +231,7 @@ def test_while_redis_is_down_the_best_leads_wait_here_and_go_when_it_answers(
         nonlocal server
         client = redis_client(s)
         health = RedisHealth(client, timeout=1, probe_seconds=0.2)
-        sample = SharedSample(client, health, s, clock=Clock(), random_state=0)
+        sample = SharedSample(client, health, s, clock=Clock(1.8e9), random_state=0)
         try:
             server.stop()
             for _ in range(3):  # three sends fail: what is held stays at the best 1,000

@@ -17,6 +17,7 @@ from segmentation.synthetic import generate_leads
 from streams import metrics
 from streams.drift import CALM, DriftMonitor
 from streams.serving import ServingModel
+from tests.clock import Clock
 from tests.populations import with_a_sixth_group
 
 FIT_POPULATION = generate_leads(3000, random_state=0).X
@@ -34,14 +35,6 @@ class Refits:
             return False
         self.causes.append(cause)
         return True
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from streams.records import LeadMessage, Outgoing
 from streams.router import BatchRouter
 from streams.serving import ModelHolder, ServingModel
 from streams.store import InMemoryModelStore
+from tests.clock import Clock
 
 SETTINGS = Settings(max_event_bytes=1024)
 
@@ -29,14 +30,6 @@ SETTINGS = Settings(max_event_bytes=1024)
 class Outbox:
     async def deliver(self, messages: list[Outgoing]) -> list[BaseException | None]:
         return [None] * len(messages)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
