@@ -24,6 +24,7 @@ from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records
 from streams.publishing import publish_model
+from streams.store import RedisModelStore, redis_client
 from tests.integration.traffic import Placement, Probe, Record, send_all
 from tests.services import stored_previous_segments, unique
 
@@ -257,3 +258,17 @@ def partitions(kafka: str, topics: list[str]) -> dict[str, int]:
 def previous_segments(env: dict[str, str]) -> dict[str, int]:
     """The lead -> last segment map the workers keep in Redis."""
     return stored_previous_segments(env["SEGMENTER_REDIS_URL"], env["SEGMENTER_REDIS_KEY_PREFIX"])
+
+
+def stored_model(env: dict[str, str], version: int) -> ModelSnapshot:
+    """Model `version` as the worker of `env` finds it in Redis."""
+
+    async def load() -> ModelSnapshot:
+        settings = settings_of(env)
+        client = redis_client(settings)
+        try:
+            return await RedisModelStore(client, settings.redis_key_prefix).load(version)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(load())

@@ -23,8 +23,8 @@ from segmentation.recency import row_dtype
 from segmentation.synthetic import generate_leads
 from segmenter.control_cli import ask
 from segmenter.leads_io import LeadTable, lead_records
-from streams.store import RedisModelStore, redis_client, tagged_key
-from tests.integration.harness import Worker, drain, produce, publish, settings_of, worker_env
+from streams.store import tagged_key
+from tests.integration.harness import Worker, drain, produce, publish, settings_of, stored_model, worker_env
 from tests.integration.traffic import wait_for
 
 HALF_LIFE = 0.1  # seconds: the first half weighs nothing once 30 half-lives have passed
@@ -95,18 +95,6 @@ def sampled_features(env: dict[str, str]) -> np.ndarray:
     return np.frombuffer(b"".join(members), row_dtype(len(FEATURES)))["features"]  # type: ignore[arg-type]
 
 
-def model(env: dict[str, str], version: int) -> ModelSnapshot:
-    async def load() -> ModelSnapshot:
-        settings = settings_of(env)
-        client = redis_client(settings)
-        try:
-            return await RedisModelStore(client, settings.redis_key_prefix).load(version)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(load())
-
-
 @dataclass(frozen=True)
 class Change:
     """What `change` did: the worker, the first half (features, planted groups, segment per lead id), the
@@ -150,7 +138,9 @@ def change(kafka: str, redis_url: str, tmp_path: Path, second: np.ndarray, k: in
     assert command(env, command="set_k", k=k).type == "k_set"
     reply = command(env, command="refit", request_id="change", timeout=300)
     assert reply.type == "promoted", reply
-    return Change(env, worker, first, first_groups, first_segments, reply, before, model(env, reply.version or 0))
+    return Change(
+        env, worker, first, first_groups, first_segments, reply, before, stored_model(env, reply.version or 0)
+    )
 
 
 def send(env: dict[str, str], lead_ids: list[str], X: np.ndarray) -> dict[bytes, dict[str, Any]]:

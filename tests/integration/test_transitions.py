@@ -2,19 +2,15 @@
 same population (every segment kept), then sent again, emits no transition, though the refit moved boundaries;
 leads re-sent with another group's features emit exactly one `lead_changed` transition each."""
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.settings import Settings
-from models.snapshot import ModelSnapshot
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records, write_leads
 from streams.serving import ServingModel
-from streams.store import RedisModelStore, redis_client
 from tests.integration.harness import (
     Worker,
     consume,
@@ -23,7 +19,7 @@ from tests.integration.harness import (
     previous_segments,
     produce,
     publish,
-    settings_of,
+    stored_model,
     worker_env,
 )
 from tests.integration.test_control import command
@@ -59,17 +55,6 @@ def routed(env: dict[str, str], records: list[tuple[bytes, bytes]], version: int
     found = {o["lead_id"]: o for o in read(env, "SEGMENTER_SEGMENTS_TOPIC", int(before) + len(records))}
     assert all(found[i]["model_version"] == version for i in ids)
     return found
-
-
-def load(settings: Settings, version: int) -> ModelSnapshot:
-    async def run() -> ModelSnapshot:
-        client = redis_client(settings)
-        try:
-            return await RedisModelStore(client, settings.redis_key_prefix).load(version)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(run())
 
 
 def test_the_same_leads_after_a_refit_that_kept_every_segment_emit_no_transition_and_movers_one_each(
@@ -122,6 +107,6 @@ def test_the_same_leads_after_a_refit_that_kept_every_segment_emit_no_transition
     changed = [i for i in ids[MOVERS:] if again[i]["segment_id"] != first[i]["segment_id"]]
     assert changed == []
     # The refit did move boundaries: without the margin, these leads would have changed segment.
-    served = ServingModel(load(settings_of(env), refit.version))
+    served = ServingModel(stored_model(env, refit.version))
     nearest = np.array(served.snapshot.segment_ids)[served.segmenter.predict(table.X[MOVERS:])]
     assert (nearest != segment[MOVERS:]).sum() > 0, "the refit moved no boundary: this run shows nothing"
