@@ -1,9 +1,11 @@
 """Load on a running worker and measurements around it: a background producer, end offsets, group lag."""
 
 import asyncio
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -47,33 +49,50 @@ async def send_all(kafka: str, topic: str, records: Sequence[Record], rate: floa
 
 
 class Stream:
-    """`send_all` in a background thread, so the test can break things while leads flow."""
+    """`send_all` in a child process, so the test can break things while leads flow. The producer is not what a
+    test measures: in the test's own process it shared a garbage collector with the test (a 100 ms pause over a
+    million-lead sample stopped it between stamping records and sending them, seen as routing latency)."""
 
     def __init__(self, kafka: str, topic: str, records: Sequence[Record], rate: float | None = None) -> None:
-        self._args = (kafka, topic, records, rate)
-        self._placements: list[Placement] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        context = multiprocessing.get_context("spawn")
+        self._outcome, child_end = context.Pipe(duplex=False)
+        args = (child_end, kafka, topic, records, rate)
+        self._child = context.Process(target=_produce, args=args, daemon=True)  # ends with the test run
         self.finished_at: float | None = None  # time.monotonic() when the last record was acknowledged
 
-    def _run(self) -> None:
-        try:
-            self._placements = asyncio.run(send_all(*self._args))
-            self.finished_at = time.monotonic()
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread by join()
-            self._error = error
-
     def start(self) -> "Stream":
-        self._thread.start()
+        """Start sending, once the child is up (importing the Kafka client there takes about a second)."""
+        self._child.start()
+        if self._receive(60) != "ready":
+            raise AssertionError("the producer process did not start")
         return self
 
     def join(self, timeout: float = 300) -> list[Placement]:
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise AssertionError(f"producing did not finish within {timeout}s")
-        if self._error is not None:
-            raise self._error
-        return self._placements
+        outcome = self._receive(timeout)
+        self._child.join(10)
+        if isinstance(outcome, AssertionError):
+            raise outcome
+        placements, self.finished_at = outcome
+        return placements
+
+    def _receive(self, timeout: float) -> Any:
+        if not self._outcome.poll(timeout):
+            self._child.kill()
+            raise AssertionError(f"the producer process did not answer within {timeout}s")
+        try:
+            return self._outcome.recv()
+        except EOFError:
+            raise AssertionError(f"the producer process ended (exit code {self._child.exitcode})") from None
+
+
+def _produce(outcome: Connection, kafka: str, topic: str, records: Sequence[Record], rate: float | None) -> None:
+    outcome.send("ready")
+    try:
+        placements = asyncio.run(send_all(kafka, topic, records, rate))
+    except Exception as error:  # noqa: BLE001 - handed to the test by join(), as text: it may not pickle
+        outcome.send(AssertionError(f"producing failed: {error!r}"))
+    else:
+        outcome.send((placements, time.monotonic()))  # one monotonic clock for every process on Linux
 
 
 class Probe:
