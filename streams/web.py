@@ -16,7 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from models.settings import Settings
 from streams import metrics
 from streams.activity import Activity
-from streams.dashboard import PAGE, panel, state
+from streams.dashboard import state
+from streams.dashboard_page import PAGE, panel
 from streams.serving import ModelHolder
 
 __all__ = ["Check", "WebServer", "web_app"]
