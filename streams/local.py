@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from streams.exceptions import ServiceUnavailableError
+from streams.local_probes import kafka_answers, redis_answers
 
 __all__ = [
     "LocalService",
@@ -151,7 +151,7 @@ def start_kafka(workdir: Path, *, port: int | None = None, timeout: float = 30) 
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
     service = _spawn("kafka", command, workdir / "kafka.log", port, env={"RUST_LOG": "warn"})
-    _wait_ready(service, timeout, _kafka_answers)
+    _wait_ready(service, timeout, kafka_answers)
     return service
 
 
@@ -181,7 +181,7 @@ def start_redis(
         digest = hashlib.sha256(password.encode()).hexdigest()
         command += ["--user", "default", "reset", "on", f"#{digest}", "~*", "&*", "+@all"]
     service = _spawn("redis", command, workdir / "redis.log", port, env={}, password=password or None)
-    _wait_ready(service, timeout, _redis_answers(password))
+    _wait_ready(service, timeout, redis_answers(password))
     return service
 
 
@@ -264,42 +264,6 @@ def _wait_ready(service: LocalService, timeout: float, answers: Callable[[Buffer
     except BaseException:
         service.stop()
         raise
-
-
-def _kafka_answers(stream: BufferedIOBase) -> None:
-    """ApiVersions v0, which every Kafka broker answers; raises ConnectionError on anything else."""
-    client_id = b"segmenter-local"
-    request = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
-    stream.write(struct.pack(">i", len(request)) + request)
-    stream.flush()
-    (size,) = struct.unpack(">i", _read_exact(stream, 4))
-    correlation_id, error_code = struct.unpack(">ih", _read_exact(stream, size)[:6])
-    if (correlation_id, error_code) != (7, 0):
-        raise ConnectionError(f"ApiVersions answered correlation {correlation_id}, error {error_code}")
-
-
-def _redis_answers(password: str | None) -> Callable[[BufferedIOBase], None]:
-    def answers(stream: BufferedIOBase) -> None:
-        if password:
-            _redis_command(stream, b"AUTH", password.encode(), expect=b"+OK")
-        _redis_command(stream, b"PING", expect=b"+PONG")
-
-    return answers
-
-
-def _redis_command(stream: BufferedIOBase, *parts: bytes, expect: bytes) -> None:
-    stream.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts))
-    stream.flush()
-    reply = stream.readline().rstrip()
-    if reply != expect:
-        raise ConnectionError(f"{parts[0].decode()} answered {reply.decode(errors='replace')!r}")
-
-
-def _read_exact(stream: BufferedIOBase, size: int) -> bytes:
-    data = stream.read(size)
-    if len(data) != size:
-        raise ConnectionError("connection closed mid-answer")
-    return data
 
 
 def _failure(service: LocalService, what: str) -> ServiceUnavailableError:
