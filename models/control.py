@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from models.drift import DriftReport
 from models.exceptions import ConfigError
-from models.snapshot import GateReport, LineageEntry
+from models.snapshot_parts import GateReport, LineageEntry
 
 __all__ = [
     "COMMAND_NAMES",

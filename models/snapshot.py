@@ -5,116 +5,36 @@ from datetime import datetime
 from typing import Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from models.exceptions import SnapshotError
+from models.snapshot_parts import (
+    FROZEN,
+    FeatureStats,
+    FitMetrics,
+    GateReport,
+    LineageEntry,
+    PcaParams,
+    SegmentInfo,
+    Selection,
+)
 from models.strategies import Baseline, Strategy
 from segmentation.drift import DriftFigures
 from segmentation.impact import Impact, business_impact
 from segmentation.preprocessing import ScalerState
 from segmentation.profiling import SegmentProfile
 from segmentation.segmenter import DISTANCE_QUANTILES, LeadSegmenter, PcaState, SegmenterState
-from segmentation.selection import KScore, KSelection
+from segmentation.selection import KSelection
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "FeatureStats",
-    "GateReport",
-    "LineageEntry",
-    "ModelSnapshot",
-    "SegmentInfo",
-    "Selection",
-]
+__all__ = ["SCHEMA_VERSION", "ModelSnapshot"]
 
 SCHEMA_VERSION: Literal[1] = 1
-
-_Frozen = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class FeatureStats(BaseModel):
-    """A feature within one segment: raw mean and median, z-score of the mean on the model's scale."""
-
-    model_config = _Frozen
-    mean: float | None
-    median: float | None
-    z: float | None
-
-
-class SegmentInfo(BaseModel):
-    """One segment: id, name, size at fit time, strategy, centroid and distance quantiles."""
-
-    model_config = _Frozen
-    id: int = Field(ge=0)
-    name: str = Field(min_length=1, max_length=200)
-    size: int = Field(ge=0)
-    share: float = Field(ge=0, le=1)
-    strategy: Strategy
-    centroid: list[float]
-    feature_centroid: list[float]
-    distance_quantiles: dict[str, float]
-    profile: dict[str, FeatureStats]
-    # The training leads' figures drift is measured against (`segmentation.drift`); None in older artifacts.
-    mean_distance: float | None = Field(default=None, ge=0)
-    outlier_share: float | None = Field(default=None, ge=0, le=1)
-
-
-class PcaParams(BaseModel):
-    model_config = _Frozen
-    components: list[list[float]]
-    mean: list[float]
-    explained_variance_ratio: list[float]
-
-
-class Selection(BaseModel):
-    """How K was chosen: the recommendation, its reason and every K's scores."""
-
-    model_config = _Frozen
-    recommended_k: int
-    reason: str
-    scores: list[KScore]
-
-
-class FitMetrics(BaseModel):
-    model_config = _Frozen
-    n_leads: int
-    k: int
-    algorithm: str = Field(pattern="^(kmeans|minibatch)$")
-    inertia: float
-    selection: Selection | None
-
-
-class GateReport(BaseModel):
-    """The quality gate's decision on a refit candidate: both models scored on the same held-out leads
-    (`segmentation.gate`), and why it was promoted or not."""
-
-    model_config = _Frozen
-    decision: Literal["promoted", "rejected"]
-    reasons: list[str]
-    served_version: int
-    k: int
-    served_k: int
-    held_out: int = Field(ge=0)
-    moved_share: float = Field(ge=0, le=1)
-    candidate: dict[str, float]
-    served: dict[str, float]
-
-
-class LineageEntry(BaseModel):
-    """What a refit did to one segment id: `from` the served segments involved, `into` the new model's (a kept
-    segment is both, a new one has no `from`, a retired one no `into`; a split or merge names every part)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, serialize_by_alias=True)
-    segment_id: int = Field(ge=0)
-    kind: Literal["kept", "new", "retired", "split", "merged"]
-    from_: list[int] = Field(alias="from")
-    into: list[int]
-    name: str | None = Field(default=None, max_length=200, description="the segment's name where it was served")
 
 
 class ModelSnapshot(BaseModel):
     """Everything a worker needs to assign leads, plus how the model came to be."""
 
-    model_config = _Frozen
+    model_config = FROZEN
     schema_version: Literal[1] = SCHEMA_VERSION
     version: int = Field(ge=1)
     created_at: datetime

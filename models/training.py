@@ -6,7 +6,8 @@ from datetime import datetime
 
 import numpy as np
 
-from models.snapshot import GateReport, LineageEntry, ModelSnapshot, SegmentInfo
+from models.snapshot import ModelSnapshot
+from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo
 from models.strategies import FALLBACK_STRATEGY, StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED

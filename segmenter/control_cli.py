@@ -15,7 +15,7 @@ from rich.table import Table
 from models.control import MAX_K, ModelEvent
 from models.drift import DriftReport
 from models.settings import Settings
-from models.snapshot import LineageEntry
+from models.snapshot_parts import LineageEntry
 from segmenter.app import app, fail, user_errors
 from segmenter.console import out
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings

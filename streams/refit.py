@@ -18,7 +18,8 @@ import numpy as np
 
 from models.control import ModelEvent
 from models.settings import Settings
-from models.snapshot import GateReport, ModelSnapshot
+from models.snapshot import ModelSnapshot
+from models.snapshot_parts import GateReport
 from segmentation.gate import Tolerances
 from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError

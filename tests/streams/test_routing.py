@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from models.events import DeadLetter, LeadEvent, SegmentAssigned, SegmentTransition
-from models.snapshot import GateReport, LineageEntry, ModelSnapshot
+from models.snapshot import ModelSnapshot
+from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES

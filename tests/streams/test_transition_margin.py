@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.events import LeadEvent, SegmentAssigned, SegmentTransition
-from models.snapshot import GateReport, LineageEntry
+from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads

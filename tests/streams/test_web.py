@@ -12,7 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from models.settings import Settings
-from models.snapshot import GateReport, LineageEntry, ModelSnapshot
+from models.snapshot import ModelSnapshot
+from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads

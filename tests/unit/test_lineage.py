@@ -4,7 +4,8 @@ and model files without lineage still load."""
 import numpy as np
 import pytest
 
-from models.snapshot import LineageEntry, ModelSnapshot
+from models.snapshot import ModelSnapshot
+from models.snapshot_parts import LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.lineage import Lineage, crosstab, trace_lineage
