@@ -55,14 +55,15 @@ class Stream:
 
     def __init__(self, kafka: str, topic: str, records: Sequence[Record], rate: float | None = None) -> None:
         context = multiprocessing.get_context("spawn")
-        self._outcome, child_end = context.Pipe(duplex=False)
-        args = (child_end, kafka, topic, records, rate)
+        self._outcome, self._child_end = context.Pipe(duplex=False)
+        args = (self._child_end, kafka, topic, records, rate)
         self._child = context.Process(target=_produce, args=args, daemon=True)  # ends with the test run
         self.finished_at: float | None = None  # time.monotonic() when the last record was acknowledged
 
     def start(self) -> "Stream":
         """Start sending, once the child is up (importing the Kafka client there takes about a second)."""
         self._child.start()
+        self._child_end.close()  # the child's copy only: its exit then ends the pipe (EOFError), not a timeout
         if self._receive(60) != "ready":
             raise AssertionError("the producer process did not start")
         return self
