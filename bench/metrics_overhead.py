@@ -15,14 +15,14 @@ from models.settings import Settings  # noqa: E402
 from models.strategies import StrategyConfig  # noqa: E402
 from models.training import fit_model  # noqa: E402
 from segmentation.synthetic import generate_leads  # noqa: E402
-from streams.activity import Activity  # noqa: E402
-from streams.assign import assign  # noqa: E402
-from streams.decode import decode  # noqa: E402
-from streams.previous import InMemoryPreviousSegments  # noqa: E402
-from streams.records import LeadMessage, Outgoing  # noqa: E402
-from streams.router import BatchRouter  # noqa: E402
-from streams.serving import ModelHolder, ServingModel  # noqa: E402
-from streams.store import InMemoryModelStore  # noqa: E402
+from streams.clients.records import LeadMessage, Outgoing
+from streams.model_plane.serving import ModelHolder, ServingModel
+from streams.model_plane.store import InMemoryModelStore
+from streams.operations.activity import Activity
+from streams.routing.assign import assign
+from streams.routing.decode import decode
+from streams.routing.previous import InMemoryPreviousSegments
+from streams.routing.router import BatchRouter, RoutedBatch
 
 
 class NullOutbox:
@@ -52,7 +52,7 @@ def main() -> None:
 
     started = time.process_time()
     for _ in range(args.batches):
-        activity.routed(len(batch), model, valid, outputs, rejected, [], X, time.time())
+        activity.routed(RoutedBatch(len(batch), model, valid, outputs, rejected, [], X, time.time()))
     counting = (time.process_time() - started) / (args.batches * args.batch)
 
     holder = ModelHolder(InMemoryModelStore(), poll_seconds=3600)
@@ -66,7 +66,7 @@ def main() -> None:
         return (time.process_time() - began) / (args.batches * args.batch)
 
     plain = BatchRouter(settings, holder, InMemoryPreviousSegments(), NullOutbox())
-    counted = BatchRouter(settings, holder, InMemoryPreviousSegments(), NullOutbox(), activity=Activity())
+    counted = BatchRouter(settings, holder, InMemoryPreviousSegments(), NullOutbox(), [Activity().routed])
     without, with_ = asyncio.run(route_all(plain)), asyncio.run(route_all(counted))
     print(f"batches of {args.batch} leads, {args.batches} batches")
     print(f"Activity.routed:            {counting * 1e6:.3f} µs per lead")

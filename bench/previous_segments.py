@@ -25,10 +25,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from throughput_report import write_docs  # noqa: E402
 
 from models.settings import Settings  # noqa: E402
-from streams.local import start_redis  # noqa: E402
-from streams.previous import CLUSTER_SHARDS, RedisPreviousSegments  # noqa: E402
-from streams.redis_health import RedisHealth  # noqa: E402
-from streams.store import RedisClient, redis_client  # noqa: E402
+from streams.clients.redis_client import RedisClient, redis_client  # noqa: E402
+from streams.clients.redis_health import RedisHealth  # noqa: E402
+from streams.local.services import start_redis  # noqa: E402
+from streams.routing.previous import CLUSTER_SHARDS, RedisPreviousSegments  # noqa: E402
 from tests.cluster import start_cluster  # noqa: E402
 
 BATCH = 1_000

@@ -20,10 +20,10 @@ sys.path[:0] = [str(HERE.parent)]
 
 from models.settings import Settings  # noqa: E402
 from segmentation.synthetic import generate_leads  # noqa: E402
-from streams.local import start_redis  # noqa: E402
-from streams.redis_health import RedisHealth  # noqa: E402
-from streams.sample import SEND_SECONDS, SharedSample  # noqa: E402
-from streams.store import redis_client, tagged_key  # noqa: E402
+from streams.clients.redis_client import redis_client, tagged_key  # noqa: E402
+from streams.clients.redis_health import RedisHealth  # noqa: E402
+from streams.local.services import start_redis  # noqa: E402
+from streams.model_plane.sample import SEND_SECONDS, SharedSample  # noqa: E402
 from tests.services import unique  # noqa: E402
 
 BATCH = 1_000

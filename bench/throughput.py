@@ -38,7 +38,7 @@ from models.strategies import StrategyConfig  # noqa: E402
 from models.training import fit_model  # noqa: E402
 from segmentation.synthetic import generate_leads  # noqa: E402
 from segmenter.leads_io import LeadTable, lead_records  # noqa: E402
-from streams.local import start_kafka, start_redis  # noqa: E402
+from streams.local.services import start_kafka, start_redis
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {

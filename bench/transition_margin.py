@@ -20,10 +20,10 @@ from models.events import LeadEvent  # noqa: E402
 from models.strategies import StrategyConfig  # noqa: E402
 from models.training import fit_model, refit_model  # noqa: E402
 from segmentation.synthetic import generate_leads  # noqa: E402
-from streams.assign import assign  # noqa: E402
-from streams.decode import decode  # noqa: E402
-from streams.records import LeadMessage  # noqa: E402
-from streams.serving import ServingModel  # noqa: E402
+from streams.clients.records import LeadMessage
+from streams.model_plane.serving import ServingModel
+from streams.routing.assign import assign
+from streams.routing.decode import decode
 from tests.populations import with_a_sixth_group  # noqa: E402
 
 MARGINS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)

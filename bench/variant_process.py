@@ -11,9 +11,9 @@ from pathlib import Path
 import redis
 
 from models.settings import Settings
+from streams.clients.redis_client import tagged_key
 from streams.exceptions import ServiceUnavailableError
-from streams.local import start_worker, terminate
-from streams.store import tagged_key
+from streams.local.services import start_worker, terminate
 
 __all__ = [
     "Started",

@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError, field_serializer
 
 from models.drift import DriftReport
 from models.exceptions import ConfigError
@@ -15,12 +15,15 @@ __all__ = [
     "COMMAND_NAMES",
     "EVENT_TYPES",
     "Command",
+    "KSetting",
+    "LastRefit",
     "ModelEvent",
     "Pin",
     "Refit",
     "Rollback",
     "SetK",
     "Status",
+    "StatusReport",
     "Unpin",
     "parse_command",
     "request_id_of",
@@ -84,6 +87,41 @@ EVENT_TYPES = ("promoted", "rejected", "rolled_back", "pinned", "unpinned", "k_s
 _commands: TypeAdapter[Refit | Rollback | Pin | Unpin | SetK | Status] = TypeAdapter(Command)
 
 
+IsoTime = Annotated[datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str)]
+
+
+class LastRefit(BaseModel):
+    """The last refit a worker ran: what caused it, what became of it, when, the version served after it."""
+
+    model_config = ConfigDict(frozen=True)
+    cause: str
+    outcome: str
+    at: IsoTime
+    version: int | None
+    reasons: list[str]
+
+
+class StatusReport(BaseModel):
+    """The `status` reply: what the replying worker serves, what Redis holds, and its refits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    served_version: int | None = Field(description="the version this worker serves")
+    current_version: int | None = Field(description="the current version in Redis")
+    pinned: int | None
+    k: int | Literal["auto"] = Field(description="the K of later refits")
+    refit_running: bool
+    sampled_leads: int = Field(description="leads in the shared refit sample")
+    last_refit: LastRefit | None
+    history: list[int] = Field(description="the last versions made current, oldest first")
+
+
+class KSetting(BaseModel):
+    """The `k_set` reply's status: the K of later refits now set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    k: int | Literal["auto"]
+
+
 class ModelEvent(BaseModel):
     """One message on `segmenter-models`: the reply to a command (`request_id` echoed), or a model promoted by
     the timer or `segmenter publish`. `version` is the version served after the event."""
@@ -102,11 +140,18 @@ class ModelEvent(BaseModel):
     lineage: list[LineageEntry] | None = Field(
         default=None, description="on a promotion by a refit: each segment kept, new, retired, split or merged"
     )
-    status: dict[str, Any] | None = None
+    status: StatusReport | KSetting | None = Field(
+        default=None, description="in a status reply: the worker's report; in a k_set reply: the K set"
+    )
     drift: DriftReport | None = Field(
         default=None, description="in a status reply: the replying worker's recent leads against the served model"
     )
     at: datetime
+
+    @field_serializer("status")
+    def _status_with_nulls(self, status: StatusReport | KSetting | None) -> dict[str, Any] | None:
+        """A status says "not pinned" as `null` even where events leave empty fields out (`exclude_none`)."""
+        return None if status is None else status.model_dump(mode="json")
 
 
 def parse_command(value: bytes | None) -> Refit | Rollback | Pin | Unpin | SetK | Status:

@@ -1,7 +1,7 @@
 """The model artifact: versioned JSON with everything needed to assign leads, never pickle."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Self
 
 import numpy as np
@@ -241,6 +241,21 @@ class ModelSnapshot(BaseModel):
     def content_version(self) -> int:
         """The version whose fitted content this is: itself, or the one it was restored from."""
         return self.restored_from or self.version
+
+    def restored(self, version: int, current: "ModelSnapshot") -> "ModelSnapshot":
+        """This content under a new `version` that records where it came from (a rollback or pin: versions never
+        go back). Its gate and lineage were about how it once replaced another model, so they are not carried;
+        segment ids stay above every id `current` has used, so that no later refit reuses one."""
+        return self.model_copy(
+            update={
+                "version": version,
+                "restored_from": self.content_version,
+                "created_at": datetime.now(UTC),
+                "gate": None,
+                "lineage": None,
+                "segment_id_high_water": max(self.high_water, current.high_water),
+            }
+        )
 
 
 def _q(quantile: float) -> str:

@@ -19,9 +19,9 @@ from models.snapshot_parts import LineageEntry
 from segmenter.app import app, fail, user_errors
 from segmenter.console import out
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
+from streams.clients import ensure_topics, kafka_consumer, kafka_producer, redis_client
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
-from streams.store import RedisModelStore, redis_client
+from streams.model_plane import RedisModelStore
 
 __all__ = ["ask", "describe", "drift_summary", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
 
@@ -189,9 +189,9 @@ def describe(reply: ModelEvent) -> str:
     served = f"version {reply.version}{restored} served" if reply.version else "no model served"
     match reply.type:
         case "status":
-            return "status: " + json.dumps(reply.status)
+            return "status: " + json.dumps(reply.status.model_dump(mode="json") if reply.status else {})
         case "k_set":
-            return f"K of later refits: {(reply.status or {}).get('k')}"
+            return f"K of later refits: {reply.status.k if reply.status else None}"
         case "error":
             return f"error{why}"
         case "rejected":

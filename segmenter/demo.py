@@ -32,10 +32,10 @@ from segmenter.leads_io import LeadTable, lead_records, read_leads, write_leads
 from segmenter.local_state import STATE_FILE, running, save_state
 from segmenter.pipeline import analyze
 from segmenter.report import write_report
+from streams.clients import kafka_consumer, kafka_producer
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import kafka_consumer, kafka_producer
 from streams.local import free_port, start_services, start_worker
-from streams.publishing import publish_model
+from streams.model_plane import publish_model
 
 __all__ = ["BROKEN_EVENTS", "Tally", "print_streamed", "stream_leads"]
 

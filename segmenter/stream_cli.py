@@ -22,11 +22,9 @@ from segmenter.exceptions import NoAssignmentsError
 from segmenter.leads_io import lead_records, read_model
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
 from streams.app import run_worker
+from streams.clients import REDIS_ERRORS, ensure_topics, kafka_consumer, kafka_producer, redis_client
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import ensure_topics, kafka_consumer, kafka_producer
-from streams.publishing import publish_model
-from streams.redis_health import REDIS_ERRORS
-from streams.store import redis_client
+from streams.model_plane import publish_model
 
 __all__ = ["produce", "publish", "schema", "tail", "worker"]
 

@@ -13,23 +13,18 @@ import numpy as np
 
 from models.settings import Settings
 from streams import metrics
-from streams.activity import Activity
-from streams.batch_engine import BatchEngine
-from streams.control import Controller
-from streams.drift import DriftMonitor
-from streams.kafka import bootstrap_servers, faust_app_id, faust_credentials
-from streams.logs import logging_config
-from streams.outbox import KafkaOutbox
-from streams.previous import RedisPreviousSegments
-from streams.publishing import announce
-from streams.records import LeadMessage
-from streams.redis_health import RedisHealth
-from streams.refit import Refitter
-from streams.router import BatchRouter
-from streams.sample import SharedSample
-from streams.serving import ModelHolder
-from streams.store import RedisModelStore, redis_client
-from streams.web import Check, WebServer
+from streams.clients import (
+    KafkaOutbox,
+    LeadMessage,
+    RedisHealth,
+    bootstrap_servers,
+    faust_app_id,
+    faust_credentials,
+    redis_client,
+)
+from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
+from streams.operations import Activity, Check, WebServer, logging_config
+from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
 
 __all__ = ["create_app", "run_worker"]
 
@@ -80,11 +75,12 @@ def create_app(
     refitter = Refitter(settings, holder, store, sample, announce_event)
     drift = DriftMonitor(settings, lambda: holder.model, refitter)
 
-    def routed(X: np.ndarray) -> None:  # each delivered batch's features: the refit sample and the drift window
-        sample.add(X)
-        drift.observe(X)
+    def sampled(batch: RoutedBatch) -> None:  # each delivered batch's features: the refit sample and the drift window
+        if batch.outputs:
+            sample.add(batch.X)
+            drift.observe(batch.X)
 
-    router = BatchRouter(settings, holder, previous, outbox, on_routed=routed, activity=activity)
+    router = BatchRouter(settings, holder, previous, outbox, listeners=[activity.routed, sampled])
     services: list[mode.Service] = [holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from streams.local import HOST, LocalService, free_port, start_redis
+from streams.local.services import HOST, LocalService, free_port, start_redis
 
 __all__ = ["LocalCluster", "start_cluster"]
 

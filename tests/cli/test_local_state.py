@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from segmenter import local_state
-from streams.local import LocalService, terminate
+from streams.local.services import LocalService, terminate
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pytest
 
-from streams.local import start_kafka, start_redis
+from streams.local.services import start_kafka, start_redis
 from tests.cluster import start_cluster
 from tests.integration.apache import KafkaNode, RedisNode, running
 from tests.integration.figures import FIGURES_ENV, Figures, save

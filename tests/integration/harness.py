@@ -23,8 +23,9 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records
-from streams.publishing import publish_model
-from streams.store import RedisModelStore, redis_client
+from streams.clients.redis_client import redis_client
+from streams.model_plane.publishing import publish_model
+from streams.model_plane.store import RedisModelStore
 from tests.integration.traffic import Placement, Probe, Record, send_all
 from tests.services import stored_previous_segments, unique
 

@@ -13,10 +13,11 @@ import pytest
 import redis
 
 from models.settings import Settings
+from streams.clients.redis_client import RedisClient, redis_client
+from streams.clients.redis_health import RedisHealth
 from streams.exceptions import PinnedError, StaleModelError
-from streams.previous import CLUSTER_SHARDS, RedisPreviousSegments
-from streams.redis_health import RedisHealth
-from streams.store import Controls, RedisClient, RedisModelStore, redis_client
+from streams.model_plane.store import Controls, RedisModelStore
+from streams.routing.previous import CLUSTER_SHARDS, RedisPreviousSegments
 from tests.cluster import start_cluster
 from tests.integration.harness import (
     Worker,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from models.control import ModelEvent
+from models.control import ModelEvent, StatusReport
 from segmentation.synthetic import generate_leads
 from segmenter.control_cli import ask
 from segmenter.leads_io import write_leads
@@ -61,8 +61,8 @@ def test_a_refit_on_the_same_leads_never_serves_a_worse_model_and_every_command_
     with Worker(env, tmp_path):
         status = command(env, command="status", request_id="s1")
         assert (status.type, status.request_id) == ("status", "s1")
-        assert status.status is not None and status.status["served_version"] == 1
-        assert status.status["sampled_leads"] == SEED_LEADS
+        assert isinstance(status.status, StatusReport) and status.status.served_version == 1
+        assert status.status.sampled_leads == SEED_LEADS
         bad = command(env, command="set_k", k=1, request_id="bad")
         assert (bad.type, bad.request_id) == ("error", "bad") and "k:" in bad.reasons[0]
         unknown = command(env, command="reboot")
@@ -75,7 +75,8 @@ def test_a_refit_on_the_same_leads_never_serves_a_worse_model_and_every_command_
             assert refit.gate.candidate["inertia_per_lead"] <= refit.gate.served["inertia_per_lead"] * 1.05
             assert refit.gate.moved_share <= 0.3
             assert served_versions(env, 20, first=1) == {refit.version}
-        assert command(env, command="status").status["last_refit"]["outcome"] == refit.type  # type: ignore[index]
+        report = command(env, command="status").status
+        assert isinstance(report, StatusReport) and report.last_refit and report.last_refit.outcome == refit.type
 
 
 def test_a_refit_on_noise_is_rejected_and_the_served_model_stays(
@@ -132,7 +133,7 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
         worker.stop()
     restarted = Worker(env, tmp_path).start()
     status = command(env, command="status").status
-    assert status is not None and status["pinned"] == pinned.version and status["served_version"] == pinned.version
+    assert isinstance(status, StatusReport) and status.pinned == status.served_version == pinned.version
     refused = command(env, command="rollback")
     assert refused.type == "error" and "pinned" in refused.reasons[0]
     assert command(env, command="unpin").type == "unpinned"

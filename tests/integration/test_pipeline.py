@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from models.events import SegmentAssigned
-from streams.local import start_redis
+from streams.local.services import start_redis
 from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, worker_env
 from tests.integration.traffic import holds_for, wait_for
 

@@ -23,7 +23,7 @@ from segmentation.recency import row_dtype
 from segmentation.synthetic import generate_leads
 from segmenter.control_cli import ask
 from segmenter.leads_io import LeadTable, lead_records
-from streams.store import tagged_key
+from streams.clients.redis_client import tagged_key
 from tests.integration.harness import Worker, drain, produce, publish, settings_of, stored_model, worker_env
 from tests.integration.traffic import wait_for
 

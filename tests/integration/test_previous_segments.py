@@ -11,9 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from models.settings import Settings
-from streams.previous import RedisPreviousSegments
-from streams.redis_health import RedisHealth
-from streams.store import redis_client
+from streams.clients.redis_client import redis_client
+from streams.clients.redis_health import RedisHealth
+from streams.routing.previous import RedisPreviousSegments
 from tests.services import stored_previous_segments
 
 # Ids that JSON escapes or that are long, and more leads than one chunk of the script.
@@ -59,7 +59,7 @@ def test_a_user_refused_scripts_gets_the_same_answers(redis_url: str, caplog: py
             await admin.execute_command("ACL", "DELUSER", user)
             await admin.aclose()
 
-    with caplog.at_level(logging.WARNING, logger="streams.previous"):
+    with caplog.at_level(logging.WARNING, logger="streams.routing.previous"):
         found, stored = asyncio.run(run())
     assert found == SEGMENTS
     assert stored == {lead: str(segment) for lead, segment in SEGMENTS.items()}

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import redis
 
+from models.control import StatusReport
 from models.settings import Settings
 from segmentation.features import FEATURES
 from segmenter.control_cli import ask
-from streams.local import start_redis
-from streams.redis_health import RedisHealth
-from streams.sample import SharedSample
-from streams.store import redis_client, tagged_key
+from streams.clients.redis_client import redis_client, tagged_key
+from streams.clients.redis_health import RedisHealth
+from streams.local.services import start_redis
+from streams.model_plane.sample import SharedSample
 from tests.clock import Clock
 from tests.integration.harness import Worker, leads, model_file, produce, publish, settings_of, worker_env
 from tests.integration.traffic import wait_for
@@ -103,7 +104,7 @@ def test_where_scripts_are_refused_plain_commands_keep_the_same_sample(
         assert all(sample._health.up for sample in samples)  # a refused script is not an outage
 
     try:
-        with caplog.at_level(logging.WARNING, logger="streams.sample"):
+        with caplog.at_level(logging.WARNING, logger="streams.model_plane.sample"):
             with_samples(settings(url, unique("sample"), capacity=2_000), 2, body)
     finally:
         admin.execute_command("ACL", "DELUSER", user)
@@ -213,7 +214,8 @@ def test_a_restarted_worker_refits_on_the_sample_its_predecessor_filled(
             wait_for(lambda: plain.zcard(key) == 1_500, 60, "1,500 leads in the shared sample")
         with Worker(env, tmp_path):
             status = asyncio.run(ask(settings_of(env), {"command": "status"}, 30))
-            assert status is not None and status.status is not None and status.status["sampled_leads"] == 1_500
+            assert status is not None and isinstance(status.status, StatusReport)
+            assert status.status.sampled_leads == 1_500
             refit = asyncio.run(ask(settings_of(env), {"command": "refit"}, 300))
             assert refit is not None and refit.type in ("promoted", "rejected"), refit
             assert refit.gate is not None  # judged: it had the 1,500 leads (too few would be refused unjudged)
@@ -247,10 +249,10 @@ def test_while_redis_is_down_the_best_leads_wait_here_and_go_when_it_answers(
             await client.aclose()
 
     try:
-        with caplog.at_level(logging.INFO, logger="streams.sample"):
+        with caplog.at_level(logging.INFO, logger="streams.model_plane.sample"):
             asyncio.run(main())
     finally:
         server.stop()
-    said = [r.getMessage() for r in caplog.records if r.name == "streams.sample"]
+    said = [r.getMessage() for r in caplog.records if r.name == "streams.model_plane.sample"]
     assert len(said) == 2 and "held here (at most 1000) until it answers" in said[0], said  # once per outage
     assert "answers again" in said[1], said

@@ -12,8 +12,9 @@ import redis.asyncio as aioredis
 
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
+from streams.clients.redis_client import redis_client
 from streams.exceptions import StaleModelError
-from streams.store import RedisModelStore, redis_client
+from streams.model_plane.store import RedisModelStore
 from tests.integration.harness import model_file, partitions, worker_env
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records, write_leads
-from streams.serving import ServingModel
+from streams.model_plane.serving import ServingModel
 from tests.integration.harness import (
     Worker,
     consume,

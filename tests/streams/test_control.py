@@ -10,19 +10,19 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from models.control import ModelEvent
+from models.control import ModelEvent, StatusReport
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.control import Controller
-from streams.drift import DriftMonitor
 from streams.exceptions import PinnedError
-from streams.refit import Refitter
-from streams.serving import ModelHolder
-from streams.store import Controls, InMemoryModelStore
+from streams.model_plane.control import Controller
+from streams.model_plane.drift import DriftMonitor
+from streams.model_plane.refit import Refitter
+from streams.model_plane.serving import ModelHolder
+from streams.model_plane.store import Controls, InMemoryModelStore
 
 NEVER = 3600.0
 
@@ -140,8 +140,8 @@ def test_set_k_and_status(models: tuple[ModelSnapshot, ModelSnapshot]) -> None:
         assert (await op.send({"command": "set_k", "k": 6})).k == 6
         assert await op.store.controls() == Controls(None, 6)
         status = await op.send({"command": "status", "request_id": "s"})
-        assert status.status is not None
-        assert (status.status["k"], status.status["served_version"], status.status["history"]) == (6, 2, [1, 2])
+        assert isinstance(status.status, StatusReport)
+        assert (status.status.k, status.status.served_version, status.status.history) == (6, 2, [1, 2])
         assert status.drift is not None and (status.drift.state, status.drift.model_version) == ("filling", 2)
         await op.send({"command": "set_k", "k": "auto"})
         assert await op.store.controls() == Controls(None, None)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from models.events import LeadEvent
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.dead_letters import Rejected
-from streams.decode import Lead, _validate, decode, features_of
-from streams.records import LeadMessage
+from streams.clients.records import LeadMessage
+from streams.routing.dead_letters import Rejected
+from streams.routing.decode import Lead, _validate, decode, features_of
 
 MAX_BYTES = 4096
 BASE = LeadEvent.from_row("L1", generate_leads(1, random_state=0).X[0]).model_dump(mode="json", exclude_none=True)

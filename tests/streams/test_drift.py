@@ -15,8 +15,8 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from streams import metrics
-from streams.drift import CALM, DriftMonitor
-from streams.serving import ServingModel
+from streams.model_plane.drift import CALM, DriftMonitor
+from streams.model_plane.serving import ServingModel
 from tests.clock import Clock
 from tests.populations import with_a_sixth_group
 
@@ -137,7 +137,7 @@ def test_a_swap_judges_the_same_leads_against_the_new_models_figures(
 
 def test_each_change_of_state_is_logged_once(served: ServingModel, caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig(served, drift_refit_min_seconds=0)
-    caplog.set_level(logging.INFO, logger="streams.drift")
+    caplog.set_level(logging.INFO, logger="streams.model_plane.drift")
     rig.feed(generate_leads(2000, random_state=14).X)
     for _ in range(3):
         rig.monitor.check(leader=True)

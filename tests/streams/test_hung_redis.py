@@ -16,13 +16,14 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from streams.local import LocalService, start_redis
-from streams.previous import RedisPreviousSegments
-from streams.records import LeadMessage, Outgoing
-from streams.redis_health import RedisHealth
-from streams.router import BatchRouter
-from streams.serving import ModelHolder, ServingModel
-from streams.store import InMemoryModelStore, redis_client
+from streams.clients.records import LeadMessage, Outgoing
+from streams.clients.redis_client import redis_client
+from streams.clients.redis_health import RedisHealth
+from streams.local.services import LocalService, start_redis
+from streams.model_plane.serving import ModelHolder, ServingModel
+from streams.model_plane.store import InMemoryModelStore
+from streams.routing.previous import RedisPreviousSegments
+from streams.routing.router import BatchRouter
 from tests.services import stored_previous_segments
 
 TIMEOUT = 2.0  # RedisHealth's bound on one wait; the client's own socket timeout is 5 s

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from streams.exceptions import ServiceUnavailableError
-from streams.local import LocalService, local_services, start_kafka, start_redis
+from streams.local.services import LocalService, local_services, start_kafka, start_redis
 from tests.services import unique
 
 PASSWORD = "s3cret: @/%"  # characters that need quoting in a URL

@@ -16,12 +16,12 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
 from streams import metrics
-from streams.activity import Activity
-from streams.previous import InMemoryPreviousSegments
-from streams.records import LeadMessage, Outgoing
-from streams.router import BatchRouter
-from streams.serving import ModelHolder, ServingModel
-from streams.store import InMemoryModelStore
+from streams.clients.records import LeadMessage, Outgoing
+from streams.model_plane.serving import ModelHolder, ServingModel
+from streams.model_plane.store import InMemoryModelStore
+from streams.operations.activity import Activity
+from streams.routing.previous import InMemoryPreviousSegments
+from streams.routing.router import BatchRouter
 from tests.clock import Clock
 
 SETTINGS = Settings(max_event_bytes=1024)
@@ -56,7 +56,7 @@ def route(
 ) -> tuple[int, int]:
     holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
     holder.model = ServingModel(snapshot)
-    router = BatchRouter(SETTINGS, holder, InMemoryPreviousSegments(previous), Outbox(), activity=activity)
+    router = BatchRouter(SETTINGS, holder, InMemoryPreviousSegments(previous), Outbox(), [activity.routed])
     return asyncio.run(router.route(messages, stopping=lambda: False))
 
 
@@ -122,11 +122,11 @@ def test_a_progress_line_at_most_every_10_seconds_while_routing(
 ) -> None:
     clock = Clock()
     activity = Activity(clock=clock)
-    caplog.set_level(logging.INFO, logger="streams.activity")
+    caplog.set_level(logging.INFO, logger="streams.operations.activity")
     for step in range(25):  # 25 batches over 24 s: two progress lines
         route(snapshot, activity, batch(10, start=10 * step))
         clock.now += 1
-    lines = [r.getMessage() for r in caplog.records if r.name == "streams.activity"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "streams.operations.activity"]
     assert len(lines) == 2, lines
     assert lines[0].startswith("routed 110 leads in the last 10s (11/s)"), lines[0]
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from streams.previous import _shard_tags, shard_of
+from streams.routing.previous import _shard_tags, shard_of
 
 
 @given(st.lists(st.text(min_size=1, max_size=64), min_size=1, max_size=50))

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from redis.asyncio.connection import SSLConnection
 
 from models.settings import Settings
-from streams.store import redis_client
+from streams.clients.redis_client import redis_client
 
 
 @pytest.mark.parametrize("scheme", ["redis+cluster", "rediss+cluster"])

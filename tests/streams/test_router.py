@@ -12,12 +12,15 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
+from streams import metrics
+from streams.clients.records import LeadMessage, Outgoing
 from streams.exceptions import WorkerStoppingError
-from streams.previous import InMemoryPreviousSegments
-from streams.records import LeadMessage, Outgoing
-from streams.router import BatchRouter
-from streams.serving import ModelHolder, ServingModel
-from streams.store import InMemoryModelStore
+from streams.model_plane.serving import ModelHolder, ServingModel
+from streams.model_plane.store import InMemoryModelStore
+from streams.operations.activity import Activity
+from streams.operations.dashboard import state
+from streams.routing.previous import InMemoryPreviousSegments
+from streams.routing.router import BatchRouter
 
 SETTINGS = Settings(max_event_bytes=1024)
 
@@ -55,7 +58,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     async def instant(_: float) -> None:
         await real_sleep(0)
 
-    monkeypatch.setattr("streams.delivery.asyncio.sleep", instant)
+    monkeypatch.setattr("streams.routing.delivery.asyncio.sleep", instant)
     yield
 
 
@@ -102,6 +105,34 @@ def test_an_output_the_broker_never_takes_becomes_a_dead_letter_of_its_input(sna
     assert [value for _, value, _ in letters] == [raw.value for raw in batch]
     assert {headers["error_class"] for _, _, headers in letters} == {b"undeliverable"}
     assert b"MessageSizeTooLargeError" in letters[0][2]["reason"]
+
+
+def test_a_lead_whose_output_the_broker_refused_is_counted_once_shown_and_not_remembered(
+    snapshot: ModelSnapshot,
+) -> None:
+    """The segment of the first lead never reached Kafka: that lead is dead-lettered (counted so, once, in the
+    activity, the dashboard and Prometheus), and not remembered as in a segment no consumer received."""
+    producer = ScriptedOutbox(SETTINGS.segments_topic, fail_first=1, error=MessageSizeTooLargeError())
+    holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
+    holder.model = ServingModel(snapshot)
+    previous, activity = InMemoryPreviousSegments(), Activity()
+    router = BatchRouter(SETTINGS, holder, previous, producer, [activity.routed])
+    counted = (
+        metrics.REGISTRY.get_sample_value("segmenter_leads_dead_lettered_total", {"error_class": "undeliverable"})
+        or 0.0
+    )
+
+    assert asyncio.run(router.route(leads(3), stopping=lambda: False)) == (2, 1)
+
+    assert (activity.received, activity.assigned.total(), dict(activity.dead_lettered)) == (3, 2, {"undeliverable": 1})
+    shown = state(holder, activity)
+    assert shown["totals"] | {"transitions": 0} == {"received": 3, "assigned": 2, "dead_lettered": 1, "transitions": 0}
+    assert [(d["error_class"], d["offset"]) for d in shown["recent_dead_letters"]] == [("undeliverable", 0)]
+    assert (
+        metrics.REGISTRY.get_sample_value("segmenter_leads_dead_lettered_total", {"error_class": "undeliverable"})
+        == counted + 1
+    )
+    assert sorted(previous.segments) == ["L1", "L2"]
 
 
 def test_a_stopping_worker_gives_up_the_batch_unacknowledged(snapshot: ModelSnapshot) -> None:

@@ -13,11 +13,11 @@ from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
 from segmentation.synthetic import generate_leads
-from streams.assign import Routed, assign
-from streams.dead_letters import DeadLetters
-from streams.decode import decode
-from streams.records import LeadMessage
-from streams.serving import ServingModel
+from streams.clients.records import LeadMessage
+from streams.model_plane.serving import ServingModel
+from streams.routing.assign import Routed, assign
+from streams.routing.dead_letters import DeadLetters
+from streams.routing.decode import decode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

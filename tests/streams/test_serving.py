@@ -14,11 +14,11 @@ from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from streams.previous import InMemoryPreviousSegments
-from streams.records import LeadMessage, Outgoing
-from streams.router import BatchRouter
-from streams.serving import ModelHolder
-from streams.store import InMemoryModelStore
+from streams.clients.records import LeadMessage, Outgoing
+from streams.model_plane.serving import ModelHolder
+from streams.model_plane.store import InMemoryModelStore
+from streams.routing.previous import InMemoryPreviousSegments
+from streams.routing.router import BatchRouter
 
 NEVER = 3600.0  # a poll interval that never comes within a test
 
@@ -141,7 +141,7 @@ def test_an_unreachable_store_keeps_the_served_model_says_so_once_and_catches_up
         await until(lambda: served(holder) == 2, "the version published during the outage")
 
     asyncio.run(store.publish(version(snapshot, 1)))
-    with caplog.at_level(logging.WARNING, logger="streams.serving"):
+    with caplog.at_level(logging.WARNING, logger="streams.model_plane.serving"):
         run_with_holder(store, 0.02, body)
 
 

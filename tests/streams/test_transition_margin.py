@@ -11,10 +11,10 @@ from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from streams.assign import Routed, assign
-from streams.decode import Lead, decode
-from streams.records import LeadMessage, RawLead
-from streams.serving import ServingModel
+from streams.clients.records import LeadMessage, RawLead
+from streams.model_plane.serving import ServingModel
+from streams.routing.assign import Routed, assign
+from streams.routing.decode import Lead, decode
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SHIFT = 10  # segment ids 10..14 at indices 0..4, so that an id is never taken for an index

@@ -17,11 +17,11 @@ from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
-from streams.activity import Activity
-from streams.logs import JsonFormatter, QuietFrameworks, logging_config
-from streams.serving import ModelHolder, ServingModel
-from streams.store import InMemoryModelStore
-from streams.web import Check, WebServer, web_app
+from streams.model_plane.serving import ModelHolder, ServingModel
+from streams.model_plane.store import InMemoryModelStore
+from streams.operations.activity import Activity
+from streams.operations.logs import JsonFormatter, QuietFrameworks, logging_config
+from streams.operations.web import Check, WebServer, web_app
 from tests.streams.test_metrics import batch, route
 
 TOKEN = "s3cret-token-value"
@@ -176,8 +176,8 @@ def test_frameworks_are_quiet_and_a_repeated_error_is_said_once_a_minute() -> No
     quiet = QuietFrameworks(every=60)
     assert not quiet.filter(record("faust.transport", logging.INFO, "[^--Consumer]: Starting..."))
     assert quiet.filter(record("mode.worker", logging.INFO, "[^Worker]: Ready"))
-    assert quiet.filter(record("streams.router", logging.INFO, "serving model version 3"))
-    assert not quiet.filter(record("streams.serving", logging.INFO, "[^-ModelHolder]: Starting..."))
+    assert quiet.filter(record("streams.routing.router", logging.INFO, "serving model version 3"))
+    assert not quiet.filter(record("streams.model_plane.serving", logging.INFO, "[^-ModelHolder]: Starting..."))
     said = [
         quiet.filter(record("aiokafka.client", logging.ERROR, "Unable connect to node with id %s", 1))
         for _ in range(3000)
@@ -187,7 +187,7 @@ def test_frameworks_are_quiet_and_a_repeated_error_is_said_once_a_minute() -> No
 
 
 def test_json_logs_are_one_object_per_line_and_settings_carry_no_secret() -> None:
-    line = JsonFormatter().format(record("streams.delivery", logging.WARNING, "%d of %d not delivered", 3, 7))
+    line = JsonFormatter().format(record("streams.routing.delivery", logging.WARNING, "%d of %d not delivered", 3, 7))
     entry = json.loads(line)
     assert entry["level"] == "WARNING" and entry["message"] == "3 of 7 not delivered" and "\n" not in line
     config = logging_config(Settings(log_format="json", web_token=TOKEN, kafka_sasl_password="pw"))

@@ -15,10 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.settings import Settings
 from streams import metrics
-from streams.activity import Activity
-from streams.dashboard import state
-from streams.dashboard_page import PAGE, panel
-from streams.serving import ModelHolder
+from streams.model_plane import ModelHolder
+from streams.operations.activity import Activity
+from streams.operations.dashboard import state
+from streams.operations.dashboard_page import PAGE, panel
 
 __all__ = ["Check", "WebServer", "web_app"]
 

@@ -15,11 +15,8 @@ import numpy as np
 
 from segmentation.features import FEATURES
 from streams import metrics
-from streams.assign import Routed
-from streams.dead_letters import Rejected
-from streams.decode import Lead
-from streams.records import RawLead
-from streams.serving import ServingModel
+from streams.clients import RawLead
+from streams.routing import Lead, Rejected, Routed, RoutedBatch
 
 __all__ = ["Activity", "Window"]
 
@@ -76,30 +73,20 @@ class Activity:
         self._sampled_at = 0.0
         self._assigned_counters: dict[int, Any] = {}  # the labelled child per segment id, looked up once
 
-    def routed(
-        self,
-        received: int,
-        model: ServingModel,
-        valid: Sequence[tuple[RawLead, Lead]],
-        outputs: Sequence[Routed],
-        rejected: Sequence[Rejected],
-        moved: Sequence[Routed],
-        X: np.ndarray,
-        started: float,
-    ) -> None:
-        """Count a batch whose outputs are acknowledged; `started` is when routing it began (`clock()`)."""
-        now = self._clock()
+    def routed(self, batch: RoutedBatch) -> None:
+        """Count a batch whose outputs are acknowledged (the router's listener)."""
+        now, model, outputs, rejected, moved = self._clock(), batch.model, batch.outputs, batch.rejected, batch.moved
         if model.version != self._version:
             self._version = model.version
             self.segment_names.update((segment_id, name) for segment_id, name, _ in model.segments)
         by_segment = Counter(map(_SEGMENT_ID, outputs))
         dead = Counter(r.error_class for r in rejected)
-        self.received += received
+        self.received += batch.received
         self.assigned.update(by_segment)
         self.dead_lettered.update(dead)
         self.transitions += len(moved)
-        self._count_in_window(now, received, by_segment, len(rejected))
-        metrics.RECEIVED.inc(received)
+        self._count_in_window(now, batch.received, by_segment, len(rejected))
+        metrics.RECEIVED.inc(batch.received)
         for segment_id, count in by_segment.items():
             if (counter := self._assigned_counters.get(segment_id)) is None:
                 counter = self._assigned_counters[segment_id] = metrics.ASSIGNED.labels(segment_id=str(segment_id))
@@ -111,12 +98,12 @@ class Activity:
             self._remember_transitions(now, moved, model.version)
         if rejected:
             self._remember_dead_letters(now, rejected)
-        metrics.BATCH_SIZE.observe(received)
-        metrics.BATCH_SECONDS.observe(max(now - started, 0.0))
+        metrics.BATCH_SIZE.observe(batch.received)
+        metrics.BATCH_SECONDS.observe(max(now - batch.started, 0.0))
         if outputs and now - self._sampled_at >= _SAMPLE_SECONDS:
             self._sampled_at = now
-            self._observe_latency(now, valid)
-            self._keep_rows(X, outputs)
+            self._observe_latency(now, batch.valid)
+            self._keep_rows(batch.X, outputs)
         if now - self._progress_at >= self._progress_seconds:
             self._progress(now)
 

@@ -2,48 +2,23 @@
 the models topic."""
 
 import time
-from datetime import UTC, datetime
-from typing import Literal
 
 from aiokafka.errors import KafkaError
 
 from models.control import ModelEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
+from streams.clients import ensure_topics, kafka_producer, redis_client
 from streams.exceptions import ServiceUnavailableError
-from streams.kafka import ensure_topics, kafka_producer
-from streams.store import RedisModelStore, redis_client
+from streams.model_plane.events import promote
+from streams.model_plane.store import RedisModelStore
 
-__all__ = ["announce", "next_version", "publish_model", "served_event"]
+__all__ = ["announce", "next_version", "publish_model"]
 
 
 def next_version(current: int | None) -> int:
     """A version newer than `current`: the time in milliseconds, or one more if that is not newer."""
     return max(int(time.time() * 1000), (current or 0) + 1)
-
-
-def served_event(
-    snapshot: ModelSnapshot,
-    *,
-    cause: str,
-    kind: Literal["promoted", "rolled_back", "pinned"] = "promoted",
-    request_id: str | None = None,
-    previous_version: int | None = None,
-) -> ModelEvent:
-    """The event saying `snapshot` is now served (promoted by a refit or `publish`, or put back by an operator)."""
-    return ModelEvent(
-        type=kind,
-        request_id=request_id,
-        cause=cause,
-        version=snapshot.version,
-        previous_version=previous_version,
-        restored_from=snapshot.restored_from,
-        k=len(snapshot.segments),
-        segments=len(snapshot.segments),
-        gate=snapshot.gate,
-        lineage=snapshot.lineage,
-        at=datetime.now(UTC),
-    )
 
 
 async def announce(settings: Settings, event: ModelEvent) -> None:
@@ -67,10 +42,10 @@ async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
     try:
         store = RedisModelStore(client, settings.redis_key_prefix)
         previous = await store.current_version()
-        await store.publish(snapshot)
+        event = await promote(store, None, snapshot, cause="publish", previous_version=previous)
     finally:
         await client.aclose()
     try:
-        await announce(settings, served_event(snapshot, cause="publish", previous_version=previous))
+        await announce(settings, event)
     except ServiceUnavailableError as error:
         raise ServiceUnavailableError(f"model {snapshot.version} is current in Redis; {error}") from error

@@ -15,9 +15,8 @@ from redis.exceptions import ResponseError
 from models.settings import Settings
 from segmentation.features import FEATURES
 from segmentation.recency import MAX_NOISE, RecencySample, best
+from streams.clients import RedisClient, RedisHealth, tagged_key
 from streams.exceptions import ServiceUnavailableError
-from streams.redis_health import RedisHealth
-from streams.store import RedisClient, tagged_key
 
 __all__ = ["SEND_SECONDS", "Sample", "SharedSample"]
 

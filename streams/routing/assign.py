@@ -14,9 +14,9 @@ import numpy as np
 import orjson
 
 from segmentation.segmenter import Assignment
-from streams.decode import Lead, features_of
-from streams.records import RawLead
-from streams.serving import ServingModel
+from streams.clients import RawLead
+from streams.model_plane import ServingModel
+from streams.routing.decode import Lead, features_of
 
 __all__ = ["Routed", "assign", "event_id", "event_source", "transition_source"]
 

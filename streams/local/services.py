@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from streams.exceptions import ServiceUnavailableError
-from streams.local_probes import kafka_answers, redis_answers
+from streams.local.probes import kafka_answers, redis_answers
 
 __all__ = [
     "LocalService",

@@ -9,8 +9,8 @@ import numpy as np
 
 from segmentation.projection import fit_projection
 from streams import metrics
-from streams.activity import Activity
-from streams.serving import ModelHolder, ServingModel
+from streams.model_plane import ModelHolder, ServingModel
+from streams.operations.activity import Activity
 
 __all__ = ["state"]
 

@@ -9,10 +9,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from models.settings import Settings
+from streams.clients import aiokafka_security, back_off_metadata_retries, bootstrap_servers
 from streams.exceptions import WorkerStoppingError
-from streams.kafka import aiokafka_security, bootstrap_servers
-from streams.kafka_backoff import back_off_metadata_retries
-from streams.router import BatchRouter
+from streams.routing.router import BatchRouter
 
 __all__ = ["BatchEngine"]
 

@@ -4,9 +4,9 @@
 from dataclasses import dataclass
 
 from models.events import MAX_REASON_LENGTH, DeadLetter
-from streams.records import Outgoing, RawLead
+from streams.clients import Outgoing, RawLead
 
-__all__ = ["DeadLetters", "Rejected"]
+__all__ = ["DeadLetters", "Rejected", "undeliverable"]
 
 # A dead letter the broker refused is sent again with at most this many bytes of its input.
 REFUSED_LETTER_BYTES = 1024
@@ -20,6 +20,11 @@ class Rejected:
     raw: RawLead
     error_class: str
     reason: str
+
+
+def undeliverable(output: Outgoing, error: BaseException) -> Rejected:
+    """The input of an output the broker will never accept, rejected so that its dead letter replaces the output."""
+    return Rejected(output.source, "undeliverable", f"{type(error).__name__}: the broker refused the output")
 
 
 class DeadLetters:
@@ -41,11 +46,6 @@ class DeadLetters:
             model_version=model_version,
         ).headers()
         return _cut(Outgoing(self.topic, raw.key, raw.value, headers, raw), self._max_bytes)
-
-    def undeliverable(self, output: Outgoing, error: BaseException, model_version: int | None) -> Outgoing:
-        """The dead letter that replaces an output the broker will never accept."""
-        reason = f"{type(error).__name__}: the broker refused the output"
-        return self.of(Rejected(output.source, "undeliverable", reason), model_version)
 
     def shortened(self, letter: Outgoing) -> Outgoing | None:
         """A refused dead letter cut to `REFUSED_LETTER_BYTES`; None if it is no longer than that already."""

@@ -20,7 +20,7 @@ from models.settings import Settings
 from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
 from segmentation.features import FEATURES
 from streams import metrics
-from streams.serving import ServingModel
+from streams.model_plane.serving import ServingModel
 
 __all__ = ["CALM", "DriftMonitor", "RefitRequests"]
 

@@ -10,9 +10,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from models.settings import Settings
-from streams.kafka import aiokafka_security, bootstrap_servers
-from streams.kafka_backoff import back_off_metadata_retries
-from streams.records import Outgoing
+from streams.clients.kafka import aiokafka_security, bootstrap_servers
+from streams.clients.kafka_backoff import back_off_metadata_retries
+from streams.clients.records import Outgoing
 
 __all__ = ["KafkaOutbox", "Outbox", "PRODUCER_OPTIONS"]
 

@@ -14,7 +14,7 @@ from segmentation.features import FEATURES
 from segmentation.segmenter import LeadSegmenter
 from streams import metrics
 from streams.exceptions import ServiceUnavailableError, WorkerStoppingError
-from streams.store import ModelStore
+from streams.model_plane.store import ModelStore
 
 __all__ = ["ModelHolder", "ServingModel"]
 
@@ -59,6 +59,16 @@ class ModelHolder(mode.Service):
         self._rejected: int | None = None  # a version that failed to load is not loaded again
         self._problem: str | None = None
         self._refresh_lock = asyncio.Lock()
+
+    @property
+    def version(self) -> int | None:
+        """The version served, None before the first model."""
+        return self.model.version if self.model else None
+
+    @property
+    def k(self) -> int | None:
+        """The number of segments served, None before the first model."""
+        return len(self.model.snapshot.segments) if self.model else None
 
     async def wait_for_model(self, stopping: Callable[[], bool]) -> ServingModel:
         """The current model; without one, waits (saying so every 30 s) until one comes or the worker stops."""
@@ -109,7 +119,7 @@ class ModelHolder(mode.Service):
             return True
 
     def _served(self) -> str:
-        return f"version {self.model.version}" if self.model else "none"
+        return "none" if self.version is None else f"version {self.version}"
 
     def _recovered(self) -> None:
         if self._outage:

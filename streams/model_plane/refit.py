@@ -9,39 +9,27 @@ import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import mode
 import numpy as np
 
-from models.control import ModelEvent
+from models.control import LastRefit, ModelEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.snapshot_parts import GateReport
 from segmentation.gate import Tolerances
 from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
-from streams.publishing import next_version, served_event
-from streams.sample import Sample
-from streams.serving import ModelHolder
-from streams.store import ModelStore
+from streams.model_plane.events import promote, reply
+from streams.model_plane.publishing import next_version
+from streams.model_plane.sample import Sample
+from streams.model_plane.serving import ModelHolder
+from streams.model_plane.store import ModelStore
 
-__all__ = ["RefitOutcome", "Refitter"]
+__all__ = ["Refitter"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RefitOutcome:
-    """The last refit: what caused it, what became of it, and when."""
-
-    cause: str
-    outcome: str
-    at: datetime
-    version: int | None
-    reasons: tuple[str, ...]
 
 
 class Refitter(mode.Service):
@@ -67,7 +55,7 @@ class Refitter(mode.Service):
         self._sample = sample
         self._announce = announce
         self.running = False
-        self.last: RefitOutcome | None = None
+        self.last: LastRefit | None = None
 
     @property
     def sampled(self) -> int:
@@ -90,17 +78,13 @@ class Refitter(mode.Service):
         except Exception as error:  # noqa: BLE001 - a failed refit must not stop the worker: the served model stays
             if not isinstance(error, ServiceUnavailableError):  # an outage is said in one line, not a traceback
                 log.exception("refit (%s) failed: the served model stays", cause)
-            event = ModelEvent(
-                type="error",
-                request_id=request_id,
-                cause=cause,
-                version=self._served_version(),
-                reasons=[f"refit failed: {type(error).__name__}: {error}"],
-                at=datetime.now(UTC),
-            )
+            reason = f"refit failed: {type(error).__name__}: {error}"
+            event = reply("error", self._holder, cause=cause, request_id=request_id, reasons=(reason,))
         finally:
             self.running = False
-        self.last = RefitOutcome(cause, event.type, event.at, event.version, tuple(event.reasons))
+        self.last = LastRefit(
+            cause=cause, outcome=event.type, at=event.at, version=event.version, reasons=event.reasons
+        )
         metrics.refit_finished(event.type, time.monotonic() - started)
         log.info("refit (%s) ended: %s, version %s served%s", cause, event.type, event.version, _why(event.reasons))
         try:
@@ -112,15 +96,7 @@ class Refitter(mode.Service):
         served, s = self._holder.model, self._settings
 
         def rejected(*reasons: str, gate: GateReport | None = None) -> ModelEvent:
-            return ModelEvent(
-                type="rejected",
-                request_id=request_id,
-                cause=cause,
-                version=self._served_version(),
-                reasons=list(reasons),
-                gate=gate,
-                at=datetime.now(UTC),
-            )
+            return reply("rejected", self._holder, cause=cause, request_id=request_id, reasons=reasons, gate=gate)
 
         if served is None:
             return rejected("no model is served yet")
@@ -137,14 +113,12 @@ class Refitter(mode.Service):
         if gate.decision == "rejected":
             return rejected(*gate.reasons, gate=gate)
         try:
-            await self._store.publish(candidate)
+            return await promote(
+                self._store, self._holder, candidate, cause=cause, request_id=request_id,
+                previous_version=served.version,
+            )  # fmt: skip
         except (PinnedError, StaleModelError) as error:
             return rejected(str(error), gate=gate)
-        await self._holder.refresh()
-        return served_event(candidate, cause=cause, request_id=request_id, previous_version=served.version)
-
-    def _served_version(self) -> int | None:
-        return self._holder.model.version if self._holder.model else None
 
 
 def _why(reasons: list[str]) -> str:

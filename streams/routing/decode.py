@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from models.events import MAX_LEAD_ID_LENGTH, LeadEvent
 from segmentation.features import BOUNDS, FEATURES
-from streams.dead_letters import Rejected
-from streams.records import RawLead
+from streams.clients import RawLead
+from streams.routing.dead_letters import Rejected
 
 __all__ = ["Decoded", "Lead", "decode", "features_of"]
 

@@ -15,10 +15,9 @@ from aiokafka.errors import (
 )
 
 from streams import metrics
-from streams.dead_letters import DeadLetters
+from streams.clients import Outbox, Outgoing
 from streams.exceptions import WorkerStoppingError
-from streams.outbox import Outbox
-from streams.records import Outgoing
+from streams.routing.dead_letters import DeadLetters, Rejected, undeliverable
 
 __all__ = ["deliver"]
 
@@ -36,17 +35,19 @@ async def deliver(
     dead_letters: DeadLetters,
     model_version: int,
     stopping: Callable[[], bool],
-) -> None:
-    """Send all and return once every message (or what replaced it) is acknowledged; raises
+) -> list[Rejected]:
+    """Send all and return once every message (or what replaced it) is acknowledged; returns the outputs
+    replaced by a dead letter (the broker will never accept them), as rejected inputs. Raises
     `WorkerStoppingError` if the worker stops first."""
     pending, backoff, failed_since = list(messages), _FIRST_BACKOFF, 0.0
+    refused: list[Rejected] = []
     while pending:
         if stopping():
             raise WorkerStoppingError("stopping with a batch not yet delivered: it will be processed again")
         results = await outbox.deliver(pending)
         errors = [error for error in results if error is not None]
         retry = [
-            _instead_of(message, error, dead_letters, model_version)
+            _instead_of(message, error, dead_letters, model_version, refused)
             for message, error in zip(pending, results, strict=True)
             if error is not None
         ]
@@ -67,18 +68,22 @@ async def deliver(
             metrics.KAFKA_DELIVERY_UP.set(1)
             log.info("delivery recovered after %.1fs", time.monotonic() - failed_since)
         pending = retry
+    return refused
 
 
-def _instead_of(message: Outgoing, error: BaseException, dead_letters: DeadLetters, model_version: int) -> Outgoing:
+def _instead_of(
+    message: Outgoing, error: BaseException, dead_letters: DeadLetters, model_version: int, refused: list[Rejected]
+) -> Outgoing:
     """What to send next for a message that failed with `error`: the same message if the failure passes
-    (timeouts, lost leaders, a broker down), else its dead letter, or a dead letter cut shorter."""
+    (timeouts, lost leaders, a broker down), else its dead letter (the output it replaces added to `refused`), or
+    a dead letter cut shorter."""
     if not isinstance(error, KafkaError):
         raise error
     if not isinstance(error, _NEVER_ACCEPTED):
         return message
     if message.topic != dead_letters.topic:
-        metrics.DEAD_LETTERED.labels(error_class="undeliverable").inc()
-        return dead_letters.undeliverable(message, error, model_version)
+        refused.append(bad := undeliverable(message, error))
+        return dead_letters.of(bad, model_version)
     if (shorter := dead_letters.shortened(message)) is None:
         raise error
     return shorter

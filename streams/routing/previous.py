@@ -15,9 +15,8 @@ from redis.asyncio import RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import AskError, ResponseError
 
+from streams.clients import RedisClient, RedisHealth, initialized
 from streams.exceptions import ServiceUnavailableError
-from streams.redis_health import RedisHealth
-from streams.store import RedisClient, initialized
 
 __all__ = ["CLUSTER_SHARDS", "InMemoryPreviousSegments", "PreviousSegments", "RedisPreviousSegments", "shard_of"]
 

@@ -1,0 +1,108 @@
+"""The hot path in order, for both engines: decode → assign → outputs and dead letters → deliver → remember.
+`route` returns only after every output of the batch is acknowledged by the broker (at-least-once)."""
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from models.settings import Settings
+from streams.clients import Outbox, Outgoing, RawLead
+from streams.model_plane import ModelHolder, ServingModel
+from streams.routing.assign import Routed, assign
+from streams.routing.dead_letters import DeadLetters, Rejected
+from streams.routing.decode import Lead, decode
+from streams.routing.delivery import deliver
+from streams.routing.previous import PreviousSegments
+
+__all__ = ["BatchRouter", "RoutedBatch"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedBatch:
+    """One delivered batch, as its listeners see it: each lead counted once, either in `outputs` (its segment
+    reached Kafka; `valid[i]`, `outputs[i]` and `X[i]` are the same lead) or in `rejected` (dead-lettered: invalid,
+    or an output the broker refused). `started` is when routing it began (`time.time()`)."""
+
+    received: int
+    model: ServingModel
+    valid: Sequence[tuple[RawLead, Lead]]
+    outputs: Sequence[Routed]
+    rejected: Sequence[Rejected]
+    moved: Sequence[Routed]
+    X: np.ndarray
+    started: float
+
+
+class BatchRouter:
+    """Routes one batch with one model, and hands each delivered batch to every listener (the refit sample and
+    drift window, the operations surface's activity) before remembering its leads' segments."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        holder: ModelHolder,
+        previous: PreviousSegments,
+        outbox: Outbox,
+        listeners: Sequence[Callable[[RoutedBatch], None]] = (),
+    ) -> None:
+        self._settings = settings
+        self._holder = holder
+        self._previous = previous
+        self._outbox = outbox
+        self._dead_letters = DeadLetters(settings.dlq_topic, settings.max_event_bytes)
+        self._listeners = tuple(listeners)
+
+    async def route(self, raws: Sequence[RawLead], stopping: Callable[[], bool]) -> tuple[int, int]:
+        """Route a batch; returns (assigned, dead-lettered). Raises `WorkerStoppingError` (nothing of the
+        batch acknowledged) if `stopping()` turns true first."""
+        model = await self._holder.wait_for_model(stopping)
+        started = time.time()
+        valid, rejected, X = decode(raws, self._settings.max_event_bytes)
+        previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
+        try:
+            outputs = assign(model, valid, previous, datetime.now(UTC), X, self._settings.transition_margin)
+        except Exception as error:  # noqa: BLE001 - a bug must not lose leads: dead-letter them and go on
+            log.exception("assignment failed for a batch of %d leads: dead-lettering them", len(valid))
+            rejected += [Rejected(raw, "internal", f"{type(error).__name__}: {error}") for raw, _ in valid]
+            valid, outputs = [], []
+        s = self._settings
+        messages: list[Outgoing] = []
+        moved: list[Routed] = []
+        for (raw, _), output in zip(valid, outputs, strict=True):
+            messages.append(Outgoing(s.segments_topic, raw.key, output.value, [], raw))
+            if output.transition is not None:
+                messages.append(Outgoing(s.transitions_topic, raw.key, output.transition, [], raw))
+                moved.append(output)
+        messages += [self._dead_letters.of(bad, model.version) for bad in rejected]
+        refused = await deliver(self._outbox, messages, self._dead_letters, model.version, stopping)
+        if refused:
+            valid, outputs, X, refused = _delivered(valid, outputs, X, refused)
+            rejected += refused
+            moved = [output for output in outputs if output.transition is not None]
+        batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started)
+        for listener in self._listeners:
+            listener(batch)
+        await self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
+        return len(outputs), len(rejected)
+
+
+def _delivered(
+    valid: Sequence[tuple[RawLead, Lead]], outputs: Sequence[Routed], X: np.ndarray, refused: Sequence[Rejected]
+) -> tuple[list[tuple[RawLead, Lead]], list[Routed], np.ndarray, list[Rejected]]:
+    """The leads of a batch whose outputs all reached Kafka, and one `Rejected` per lead with an output the
+    broker refused: that lead was dead-lettered instead, so it is neither counted as assigned nor remembered in
+    that segment."""
+    gone = {id(bad.raw): bad for bad in refused}
+    kept = np.array([id(raw) not in gone for raw, _ in valid], dtype=bool)
+    return (
+        [pair for pair, keep in zip(valid, kept, strict=True) if keep],
+        [output for output, keep in zip(outputs, kept, strict=True) if keep],
+        X[kept],
+        list(gone.values()),
+    )
