@@ -3,7 +3,6 @@
 from segmentation.exceptions import SegmenterError
 
 __all__ = [
-    "NoModelError",
     "PinnedError",
     "ServiceUnavailableError",
     "StaleModelError",
@@ -18,10 +17,6 @@ class StaleModelError(SegmenterError):
 
 class PinnedError(SegmenterError):
     """A model cannot be promoted: an operator pinned the current version."""
-
-
-class NoModelError(SegmenterError):
-    """The store holds no model yet."""
 
 
 class ServiceUnavailableError(SegmenterError):

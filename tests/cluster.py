@@ -1,12 +1,12 @@
 """A Valkey cluster of primaries on loopback ports, started from the embedded binary, for tests of cluster mode."""
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 from streams.local.services import HOST, LocalService, free_port, start_redis
+from tests.waiting import wait_for
 
 __all__ = ["LocalCluster", "start_cluster"]
 
@@ -44,11 +44,7 @@ def start_cluster(workdir: Path, size: int = 3, timeout: float = 30) -> LocalClu
         for i, client in enumerate(clients):
             client.cluster("ADDSLOTSRANGE", SLOTS * i // size, SLOTS * (i + 1) // size - 1)
             client.cluster("MEET", HOST, cluster.nodes[0].port, buses[0])
-        deadline = time.monotonic() + timeout
-        while not all(_formed(client, size) for client in clients):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the {size} Valkey nodes did not form a cluster within {timeout}s")
-            time.sleep(0.05)
+        wait_for(lambda: all(_formed(client, size) for client in clients), timeout, f"a cluster of {size} nodes", 0.05)
         for client in clients:
             client.close()
     except BaseException:

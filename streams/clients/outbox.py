@@ -30,8 +30,8 @@ class Outbox(Protocol):
 class KafkaOutbox(mode.Service):
     """`Outbox` over the worker's aiokafka producer, sending record batches rather than single messages."""
 
-    def __init__(self, settings: Settings, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self._settings = settings
         self._producer: AIOKafkaProducer
 

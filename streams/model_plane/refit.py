@@ -46,9 +46,8 @@ class Refitter(mode.Service):
         store: ModelStore,
         sample: Sample,
         announce: Callable[[ModelEvent], Awaitable[None]],
-        **kwargs: object,
     ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__()
         self._settings = settings
         self._holder = holder
         self._store = store

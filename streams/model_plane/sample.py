@@ -108,9 +108,8 @@ class SharedSample(mode.Service):
         seed: np.ndarray | None = None,
         clock: Callable[[], float] = time.time,
         random_state: int | None = None,
-        **kwargs: object,
     ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__()
         self._client = client
         self._health = health
         self._key = tagged_key(settings.redis_key_prefix, "sample")

@@ -49,8 +49,8 @@ class ModelHolder(mode.Service):
     """Holds the current `ServingModel`. Versions only move forward; a batch takes the model
     once, so no batch mixes versions. Redis outages are logged once and retried with backoff."""
 
-    def __init__(self, store: ModelStore, *, poll_seconds: float, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, store: ModelStore, *, poll_seconds: float) -> None:
+        super().__init__()
         self._store = store
         self._poll_seconds = poll_seconds
         self.model: ServingModel | None = None

@@ -7,7 +7,6 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import mode
 from aiohttp import web
@@ -102,9 +101,8 @@ class WebServer(mode.Service):
         holder: ModelHolder,
         activity: Activity,
         checks: Mapping[str, Check],
-        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__()
         token = settings.web_token.get_secret_value() if settings.web_token else ""
         self._app = web_app(holder, activity, checks, token or None)  # an empty token (compose's default) is none
         self._host, self._port = settings.web_host, settings.web_port

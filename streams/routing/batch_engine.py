@@ -40,10 +40,8 @@ class BatchEngine(mode.Service):
     """Each `getmany` is one batch for the router; its offsets are committed only after the router
     returns, that is after every output and dead letter of the batch is acknowledged."""
 
-    def __init__(
-        self, settings: Settings, router: BatchRouter, app_stopping: Callable[[], bool], **kwargs: object
-    ) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, settings: Settings, router: BatchRouter, app_stopping: Callable[[], bool]) -> None:
+        super().__init__()
         self._settings = settings
         self._router = router
         self._stopping = lambda: self.should_stop or app_stopping()

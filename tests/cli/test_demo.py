@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 pytestmark = pytest.mark.slow
 
 
@@ -57,9 +59,7 @@ def test_ctrl_c_mid_demo_stops_every_child(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not our_processes(tmp_path) - {demo.pid} and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: our_processes(tmp_path) - {demo.pid}, 120, "the demo's services started", 0.2)
     time.sleep(1)  # mid-way: services up, fitting or starting the worker
     demo.send_signal(signal.SIGINT)
     demo.wait(60)

@@ -5,11 +5,12 @@ import secrets
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+from tests.waiting import wait_for
 
 __all__ = ["KafkaNode", "RedisNode", "running"]
 
@@ -43,11 +44,12 @@ class _Server:
 
     def _wait(self, ready: str, timeout: float) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while not self._ready(ready):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.log_path.name}: not ready within {timeout}s:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        process = self.process
+        wait_for(lambda: self._ready(ready) or process.poll() is not None, timeout, self._not_ready, 0.1)
+        assert process.poll() is None, self._not_ready()
+
+    def _not_ready(self) -> str:
+        return f"{self.log_path.name} ready:\n{self.log()[-3000:]}"
 
     def _ready(self, ready: str) -> bool:
         return ready in self.log()[self._log_starts_at :]

@@ -28,6 +28,7 @@ from streams.model_plane.publishing import publish_model
 from streams.model_plane.store import RedisModelStore
 from tests.integration.traffic import Placement, Probe, Record, send_all
 from tests.services import stored_previous_segments, unique
+from tests.waiting import wait_for
 
 __all__ = [
     "ENGINE_ENV",
@@ -108,12 +109,14 @@ class Worker:
 
     def wait_ready(self, timeout: float = 60) -> "Worker":
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while "[^Worker]: Ready" not in self.log(current_run=True):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"worker did not become ready:\n{self.log()[-3000:]}")
-            time.sleep(0.2)
+        process = self.process
+        ready = lambda: "[^Worker]: Ready" in self.log(current_run=True)  # noqa: E731
+        wait_for(lambda: ready() or process.poll() is not None, timeout, self._not_ready, 0.2)
+        assert ready(), self._not_ready()
         return self
+
+    def _not_ready(self) -> str:
+        return f"the worker ready:\n{self.log()[-3000:]}"
 
     @property
     def alive(self) -> bool:

@@ -29,8 +29,8 @@ from tests.integration.harness import (
     publish,
     worker_env,
 )
-from tests.integration.traffic import wait_for
 from tests.services import stored_previous_segments, sync_client, unique
+from tests.waiting import eventually, wait_for
 
 
 def test_the_model_store_works_on_a_cluster(valkey_cluster: str, tmp_path: Path) -> None:
@@ -68,10 +68,11 @@ def test_the_model_store_works_on_a_cluster(valkey_cluster: str, tmp_path: Path)
 
 async def _subscribed(client: RedisClient, channel: str, timeout: float = 10) -> None:
     """Wait until some node of the cluster has a subscriber on `channel`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not any(count for _, count in await client.pubsub_numsub(channel, target_nodes="all")):
-        assert asyncio.get_running_loop().time() < deadline, f"no subscriber on {channel} within {timeout}s"
-        await asyncio.sleep(0.01)
+
+    async def subscribed() -> bool:
+        return any(count for _, count in await client.pubsub_numsub(channel, target_nodes="all"))
+
+    await eventually(subscribed, f"a subscriber on {channel}", timeout)
 
 
 def test_previous_segments_spread_over_every_node(valkey_cluster: str) -> None:
@@ -138,10 +139,7 @@ def test_a_hung_node_is_waited_on_once_and_the_writes_queued_meanwhile_reach_it(
             found_meanwhile = await previous.get_many(list(written))  # from the worker's own recent writes
         finally:
             os.kill(cluster.nodes[2].process.pid, signal.SIGCONT)
-        deadline = time.monotonic() + 30
-        while not health.up:
-            assert time.monotonic() < deadline, "the probe never saw every node answer again"
-            await asyncio.sleep(0.05)
+        await eventually(lambda: health.up, "the probe seeing every node answer again", 30, 0.05)
         await previous.set_many(batch(len(took) + 1))  # its writes go with the ones queued meanwhile
         await client.aclose()
         return took, found_meanwhile

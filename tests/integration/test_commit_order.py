@@ -9,7 +9,8 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.harness import Worker, drain, leads, model_file, produce, publish, worker_env
-from tests.integration.traffic import Probe, holds_for, wait_for
+from tests.integration.traffic import Probe, holds_for
+from tests.waiting import wait_for
 
 N = 500
 UNDELIVERED_SECONDS = 8

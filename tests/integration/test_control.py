@@ -15,8 +15,8 @@ from segmentation.synthetic import generate_leads
 from segmenter.control_cli import ask
 from segmenter.leads_io import write_leads
 from tests.integration.harness import Worker, drain, leads, model_file, produce, publish, settings_of, worker_env
-from tests.integration.traffic import wait_for
 from tests.populations import noise, with_a_sixth_group
+from tests.waiting import wait_for
 
 SEED_LEADS = 6_000
 

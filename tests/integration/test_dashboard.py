@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, worker_env
-from tests.integration.traffic import wait_for
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("SEGMENTER_TEST_ARTIFACTS") or ROOT / "test-artifacts")

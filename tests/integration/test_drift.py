@@ -15,8 +15,9 @@ from segmentation.synthetic import generate_leads
 from segmenter.leads_io import LeadTable, lead_records
 from tests.integration.harness import Worker, drain, model_file, produce, publish, worker_env
 from tests.integration.test_control import command
-from tests.integration.traffic import Record, wait_for
+from tests.integration.traffic import Record
 from tests.populations import with_a_sixth_group
+from tests.waiting import wait_for
 
 
 def records(X: np.ndarray, prefix: str) -> list[Record]:

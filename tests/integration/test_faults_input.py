@@ -17,7 +17,8 @@ from segmenter.leads_io import LeadTable
 from tests.integration.figures import Figures
 from tests.integration.harness import Output, Worker, drain, leads, model_file, produce, publish, worker_env
 from tests.integration.hostile import Hostile, hostile_events
-from tests.integration.traffic import MAX_REQUEST_BYTES, Placement, Probe, Record, wait_for
+from tests.integration.traffic import MAX_REQUEST_BYTES, Placement, Probe, Record
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -11,7 +11,8 @@ import pytest
 from tests.integration.apache import KafkaNode
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, leads, model_file, produce, publish, worker_env
-from tests.integration.traffic import Probe, wait_for
+from tests.integration.traffic import Probe
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -12,7 +12,8 @@ import pytest
 from models.events import SegmentAssigned
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, drain, leads, model_file, publish_snapshot, worker_env
-from tests.integration.traffic import Probe, Stream, wait_for
+from tests.integration.traffic import Probe, Stream
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

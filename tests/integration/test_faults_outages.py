@@ -23,7 +23,8 @@ from tests.integration.harness import (
     publish_snapshot,
     worker_env,
 )
-from tests.integration.traffic import Probe, Stream, wait_for
+from tests.integration.traffic import Probe, Stream
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -14,7 +14,8 @@ from segmentation.synthetic import generate_leads
 from segmenter.leads_io import write_leads
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, drain, leads, model_file, publish, worker_env
-from tests.integration.traffic import Stream, wait_for
+from tests.integration.traffic import Stream
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

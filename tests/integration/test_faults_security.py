@@ -23,7 +23,7 @@ from tests.integration.harness import (
     publish_snapshot,
     worker_env,
 )
-from tests.integration.traffic import wait_for
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, drain, leads, model_file, previous_segments, publish, worker_env
-from tests.integration.traffic import LagSampler, Probe, Stream, wait_for
+from tests.integration.traffic import LagSampler, Probe, Stream
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.faults
 

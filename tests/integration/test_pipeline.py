@@ -10,7 +10,8 @@ import pytest
 from models.events import SegmentAssigned
 from streams.local.services import start_redis
 from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, worker_env
-from tests.integration.traffic import holds_for, wait_for
+from tests.integration.traffic import holds_for
+from tests.waiting import wait_for
 
 POLL_SECONDS = 1  # SEGMENTER_MODEL_POLL_SECONDS of the tests' workers (harness.worker_env)
 

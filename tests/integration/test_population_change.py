@@ -25,7 +25,7 @@ from segmenter.control_cli import ask
 from segmenter.leads_io import LeadTable, lead_records
 from streams.clients.redis_client import tagged_key
 from tests.integration.harness import Worker, drain, produce, publish, settings_of, stored_model, worker_env
-from tests.integration.traffic import wait_for
+from tests.waiting import wait_for
 
 HALF_LIFE = 0.1  # seconds: the first half weighs nothing once 30 half-lives have passed
 CAPACITY = 2_000  # smaller than the second half

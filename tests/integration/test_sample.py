@@ -23,8 +23,8 @@ from streams.local.services import start_redis
 from streams.model_plane.sample import SharedSample
 from tests.clock import Clock
 from tests.integration.harness import Worker, leads, model_file, produce, publish, settings_of, worker_env
-from tests.integration.traffic import wait_for
 from tests.services import unique
+from tests.waiting import eventually, wait_for
 
 HOUR = 3600.0
 
@@ -242,8 +242,7 @@ def test_while_redis_is_down_the_best_leads_wait_here_and_go_when_it_answers(
                 assert await sample.flush() == 0 and len(sample._held) == 1_000
             assert not health.up
             server = start_redis(tmp_path / "after", port=server.port)
-            while not health.up:  # the health probe notices (every 0.2 s)
-                await asyncio.sleep(0.05)
+            await eventually(lambda: health.up, "the health probe noticing Redis back (every 0.2 s)", 30, 0.05)
             assert await sample.flush() == 1_000 and sample.size == 1_000 and len(sample._held) == 0
         finally:
             await client.aclose()

@@ -4,7 +4,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from streams.clients.redis_client import redis_client
 from streams.exceptions import StaleModelError
 from streams.model_plane.store import RedisModelStore
 from tests.integration.harness import model_file, partitions, worker_env
+from tests.waiting import eventually
 
 
 def store_for(redis_url: str, prefix: str) -> tuple[aioredis.Redis, RedisModelStore]:
@@ -25,11 +25,11 @@ def store_for(redis_url: str, prefix: str) -> tuple[aioredis.Redis, RedisModelSt
 
 async def subscribed(client: aioredis.Redis, channel: str, timeout: float = 10) -> None:
     """Wait until `channel` has a subscriber on the server."""
-    deadline = time.monotonic() + timeout
-    while (await client.pubsub_numsub(channel))[0][1] < 1:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no subscriber on {channel} within {timeout}s")
-        await asyncio.sleep(0.01)
+
+    async def subscribed() -> bool:
+        return bool((await client.pubsub_numsub(channel))[0][1] >= 1)
+
+    await eventually(subscribed, f"a subscriber on {channel}", timeout)
 
 
 def test_publish_moves_the_pointer_forward_only_and_keeps_versions_immutable(redis_url: str, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from tests.integration.harness import (
 )
 from tests.integration.test_control import command
 from tests.integration.test_dashboard import free_port, get
-from tests.integration.traffic import wait_for
+from tests.waiting import wait_for
 
 ASSIGNED, MOVED = "segmenter_leads_assigned_total", "segmenter_transitions_total"
 N = 4000  # leads routed, then sent again

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.harness import Worker, consume, leads, model_file, partitions, produce, publish, worker_env
-from tests.integration.traffic import Probe, wait_for
+from tests.integration.traffic import Probe
+from tests.waiting import wait_for
 
 
 def test_worker_creates_its_topics_with_the_configured_partitions(

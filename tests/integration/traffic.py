@@ -20,7 +20,6 @@ __all__ = [
     "Stream",
     "holds_for",
     "send_all",
-    "wait_for",
 ]
 
 Record = tuple[bytes | None, bytes | None]  # key, value
@@ -222,13 +221,3 @@ def holds_for(condition: Callable[[], bool], seconds: float, what: str, interval
         if not condition():
             raise AssertionError(f"{what}: broken after {seconds - (until - time.monotonic()):.1f}s")
         time.sleep(interval)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> float:
-    """Poll `condition` until it holds; returns the seconds it took. Fails the test after `timeout`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
-    return time.monotonic() - started

@@ -25,6 +25,7 @@ from streams.model_plane.store import InMemoryModelStore
 from streams.routing.previous import RedisPreviousSegments
 from streams.routing.router import BatchRouter
 from tests.services import stored_previous_segments
+from tests.waiting import eventually
 
 TIMEOUT = 2.0  # RedisHealth's bound on one wait; the client's own socket timeout is 5 s
 BATCHES_WHILE_HUNG = 4
@@ -72,10 +73,7 @@ def test_a_hung_redis_is_waited_on_once_and_catches_up_when_it_answers(valkey: L
             took.append(time.monotonic() - started)
         assert not health.up
         os.kill(valkey.process.pid, signal.SIGCONT)
-        deadline = time.monotonic() + 30
-        while not health.up:
-            assert time.monotonic() < deadline, "the probe never saw Redis answer again"
-            await asyncio.sleep(0.05)
+        await eventually(lambda: health.up, "the probe seeing Redis answer again", 30, 0.05)
         await router.route(work[-1], lambda: False)  # its writes go with the ones queued meanwhile
         await client.aclose()
         stored = stored_previous_segments(valkey.url, "segmenter")

@@ -18,6 +18,7 @@ from redis.retry import Retry
 from streams.exceptions import ServiceUnavailableError
 from streams.local.services import LocalService, local_services, start_kafka, start_redis
 from tests.services import unique
+from tests.waiting import wait_for
 
 PASSWORD = "s3cret: @/%"  # characters that need quoting in a URL
 
@@ -152,10 +153,7 @@ def test_local_services_clean_up_after_an_exception(error: type[BaseException]) 
 def test_a_killed_child_is_not_alive(tmp_path: Path) -> None:
     service = start_redis(tmp_path)
     os.kill(service.process.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while service.alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not service.alive()
+    wait_for(lambda: not service.alive(), 5, "the killed child reaped", 0.01)
     assert service.process.returncode == -signal.SIGKILL
     service.stop()
     assert gone(service.process.pid)

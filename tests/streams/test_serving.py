@@ -19,6 +19,7 @@ from streams.model_plane.serving import ModelHolder
 from streams.model_plane.store import InMemoryModelStore
 from streams.routing.previous import InMemoryPreviousSegments
 from streams.routing.router import BatchRouter
+from tests.waiting import eventually
 
 NEVER = 3600.0  # a poll interval that never comes within a test
 
@@ -32,15 +33,6 @@ def version(snapshot: ModelSnapshot, number: int) -> ModelSnapshot:
     return snapshot.model_copy(update={"version": number})
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    """Wait for `condition` with a deadline (never a fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def served(holder: ModelHolder) -> int | None:
     return holder.model.version if holder.model else None
 
@@ -51,7 +43,7 @@ def run_with_holder(
     async def main() -> None:
         holder = ModelHolder(store, poll_seconds=poll_seconds)
         await holder.start()
-        await until(lambda: store.subscribers == 1, "the holder to subscribe to notices")
+        await eventually(lambda: store.subscribers == 1, "the holder to subscribe to notices")
         try:
             await body(holder)
         finally:
@@ -66,7 +58,7 @@ def test_a_started_holder_serves_the_current_version_and_swaps_on_a_notice(snaps
     async def body(holder: ModelHolder) -> None:
         assert served(holder) == 1
         await store.publish(version(snapshot, 2))
-        await until(lambda: served(holder) == 2, "the announced version")
+        await eventually(lambda: served(holder) == 2, "the announced version")
 
     asyncio.run(store.publish(version(snapshot, 1)))
     run_with_holder(store, NEVER, body)
@@ -77,7 +69,7 @@ def test_a_lost_notice_is_caught_up_by_the_poll(snapshot: ModelSnapshot) -> None
 
     async def body(holder: ModelHolder) -> None:
         await store.publish(version(snapshot, 5), announce=False)
-        await until(lambda: served(holder) == 5, "the polled version")
+        await eventually(lambda: served(holder) == 5, "the polled version")
 
     asyncio.run(store.publish(version(snapshot, 4)))
     run_with_holder(store, 0.05, body)
@@ -115,7 +107,7 @@ def test_the_served_version_never_goes_backwards(snapshot: ModelSnapshot) -> Non
 
     async def body(holder: ModelHolder) -> None:
         await store.publish(version(snapshot, 3))
-        await until(lambda: served(holder) == 3, "version 3")
+        await eventually(lambda: served(holder) == 3, "version 3")
         store.rewind()
         assert await holder.refresh() is False
         assert served(holder) == 3
@@ -131,14 +123,14 @@ def test_an_unreachable_store_keeps_the_served_model_says_so_once_and_catches_up
 
     async def body(holder: ModelHolder) -> None:
         store.reachable = False
-        await until(lambda: sum("unreachable" in r.message for r in caplog.records) >= 1, "the outage warning")
+        await eventually(lambda: sum("unreachable" in r.message for r in caplog.records) >= 1, "the outage warning")
         polls_seen = len(caplog.records)
         await asyncio.sleep(0.2)  # several polls fail meanwhile: the warning is not repeated
         assert served(holder) == 1
         assert sum("unreachable" in r.message for r in caplog.records) == 1, caplog.records[polls_seen:]
         store.reachable = True
         await store.publish(version(snapshot, 2), announce=False)
-        await until(lambda: served(holder) == 2, "the version published during the outage")
+        await eventually(lambda: served(holder) == 2, "the version published during the outage")
 
     asyncio.run(store.publish(version(snapshot, 1)))
     with caplog.at_level(logging.WARNING, logger="streams.model_plane.serving"):
@@ -185,7 +177,7 @@ def test_no_batch_mixes_model_versions(snapshot: ModelSnapshot) -> None:
     async def body(holder: ModelHolder) -> None:
         async def swap() -> None:
             await store.publish(version(snapshot, 2))
-            await until(lambda: served(holder) == 2, "the swap")
+            await eventually(lambda: served(holder) == 2, "the swap")
 
         outbox = SwappingOutbox(swap)
         router = BatchRouter(Settings(), holder, InMemoryPreviousSegments(), outbox)
