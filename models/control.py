@@ -138,7 +138,9 @@ class ModelEvent(BaseModel):
     reasons: list[str] = []
     gate: GateReport | None = None
     lineage: list[LineageEntry] | None = Field(
-        default=None, description="on a promotion by a refit: each segment kept, new, retired, split or merged"
+        default=None,
+        description="on a promotion by a refit, or a rejection (what the candidate would have changed): each segment "
+        "kept, new, retired, split or merged",
     )
     status: StatusReport | KSetting | None = Field(
         default=None, description="in a status reply: the worker's report; in a k_set reply: the K set"

@@ -10,7 +10,7 @@ __all__ = ["DriftReport", "DriftState", "SegmentDrift"]
 
 _Frozen = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-DriftState = Literal["no_model", "no_baseline", "filling", "steady", "drifting"]
+DriftState = Literal["no_model", "no_baseline", "filling", "steady", "drifting", "drifting_refused"]
 
 
 class SegmentDrift(BaseModel):
@@ -30,8 +30,10 @@ class SegmentDrift(BaseModel):
 class DriftReport(BaseModel):
     """How the leads this worker routed lately sit in the served model, against its training leads. `state`:
     `no_model` served yet, `no_baseline` (a model file made before drift figures were stored), `filling` (fewer
-    sampled leads than `SEGMENTER_DRIFT_MIN_LEADS` in the window), `steady` or `drifting`. `score` is the largest
-    figure as a fraction of its threshold: drifting from 1, steady again below 0.8."""
+    sampled leads than `SEGMENTER_DRIFT_MIN_LEADS` in the window), `steady`, `drifting`, or `drifting_refused`:
+    drifting, and the refit this worker ran on drift since was refused, so the model served is stale (`refused_*`
+    say when and why). `score` is the largest figure as a fraction of its threshold: drifting from 1, steady again
+    below 0.8."""
 
     model_config = _Frozen
     state: DriftState
@@ -48,3 +50,7 @@ class DriftReport(BaseModel):
     segments: list[SegmentDrift] = []
     since: datetime | None = Field(default=None, description="when this worker last judged a change to this state")
     last_refit_request: datetime | None = Field(default=None, description="the leader's last refit asked for on drift")
+    refused_at: datetime | None = Field(
+        default=None, description="in drifting_refused: when the refit asked for on drift was refused"
+    )
+    refused_reasons: list[str] = Field(default=[], description="in drifting_refused: why that refit was refused")

@@ -145,7 +145,8 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
     if reply.gate is not None:
         out.print(scores_table(reply.gate))
     if reply.lineage:
-        out.print(f"lineage: {lineage_summary(reply.lineage)}", highlight=False)
+        label = "the candidate's lineage, not served" if reply.type == "rejected" else "lineage"
+        out.print(f"{label}: {lineage_summary(reply.lineage)}", highlight=False)
     if reply.drift is not None:
         out.print(drift_summary(reply.drift), highlight=False)
         if reply.drift.segments:

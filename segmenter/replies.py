@@ -75,7 +75,13 @@ def drift_summary(drift: DriftReport) -> str:
                 if drift.last_refit_request
                 else ""
             )
-            return f"drift: {drift.state} (score {drift.score:.2f} on {drift.leads:,} leads){why}{requested}"
+            refused = (
+                f"; the refit asked for on drift was refused ({'; '.join(drift.refused_reasons)}): the model served "
+                "is stale, serve another with `set-k` and `refit`, `pin` or `publish`"
+                if drift.state == "drifting_refused"
+                else ""
+            )
+            return f"drift: {drift.state} (score {drift.score:.2f} on {drift.leads:,} leads){why}{requested}{refused}"
 
 
 def drift_table(drift: DriftReport) -> Table:

@@ -20,6 +20,7 @@ __all__ = [
     "BATCH_SIZE",
     "DEAD_LETTERED",
     "DRIFT_SCORE",
+    "MODEL_STALE",
     "EVENT_LOOP_LAG",
     "KAFKA_DELIVERY_UP",
     "MODEL_SEGMENTS",
@@ -101,6 +102,11 @@ KAFKA_DELIVERY_UP = Gauge(
 DRIFT_SCORE = Gauge(
     "segmenter_drift_score",
     "Drift of this worker's recent leads from the served model's fit (1 or more: drifting; NaN: not judged)",
+    registry=REGISTRY,
+)
+MODEL_STALE = Gauge(
+    "segmenter_model_stale",
+    "1 while this worker's leads drift and the refit it asked for on drift was refused (drifting_refused)",
     registry=REGISTRY,
 )
 REDIS_UP.set(1)

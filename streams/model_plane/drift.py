@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from models.control import LastRefit
 from models.drift import DriftReport, DriftState, SegmentDrift
 from models.settings import Settings
 from segmentation.drift import DriftThresholds, drift_figures, drift_reasons, drift_score, place
@@ -32,10 +33,13 @@ CALM = 0.8
 
 
 class RefitRequests(Protocol):
-    """What the monitor needs of the refitter (`streams.refit.Refitter`)."""
+    """What the monitor needs of the refitter (`Refitter`): whether one runs, how the last one ended, a request."""
 
     @property
     def running(self) -> bool: ...
+
+    @property
+    def last(self) -> LastRefit | None: ...
 
     def request(self, cause: str, request_id: str | None = None) -> bool: ...
 
@@ -103,8 +107,12 @@ class DriftMonitor:
             return report
         now = drift_figures(place(model.segmenter, X), len(model.segments))
         score = drift_score(fit, now, self._thresholds)
-        held = self._judged == "drifting" and self._judged_version == model.version and score >= CALM
-        state = "drifting" if score >= 1 or held else "steady"
+        held = self._judged in _DRIFTING and self._judged_version == model.version and score >= CALM
+        state: DriftState = "drifting" if score >= 1 or held else "steady"
+        refused = self._refused(model.version) if state == "drifting" else None
+        if refused is not None:
+            state = "drifting_refused"
+            report = report.model_copy(update={"refused_at": refused.at, "refused_reasons": refused.reasons})
         ids = model.snapshot.segment_ids
         segments = [
             SegmentDrift(
@@ -136,6 +144,7 @@ class DriftMonitor:
         drifting, ask for a refit with the reasons as its cause unless one was asked for lately or one runs."""
         report = self.report()
         metrics.DRIFT_SCORE.set(float("nan") if report.score is None else report.score)
+        metrics.MODEL_STALE.set(report.state == "drifting_refused")
         if report.state == "no_baseline" and report.model_version not in self._unmeasured:
             self._unmeasured.add(report.model_version or 0)
             log.warning(
@@ -143,18 +152,41 @@ class DriftMonitor:
                 "until a model fitted since is served",
                 report.model_version,
             )
-        if report.state in ("steady", "drifting"):
+        if report.state in _JUDGED:
             self._judged_version = report.model_version
-        if report.state in ("steady", "drifting") and report.state != self._judged:
+        if report.state in _JUDGED and report.state != self._judged:
             self._judged, self._since = report.state, self._clock()
             report = report.model_copy(update={"since": _when(self._since)})
-            say = log.warning if report.state == "drifting" else log.info
-            say("drift: %s (score %.2f on %d leads)%s", report.state, report.score, report.leads, _why(report.reasons))
-        if leader and report.state == "drifting" and report.reasons and self._refit_due():
+            self._say(report)
+        if leader and report.state in _DRIFTING and report.reasons and self._refit_due():
             if self._refits.request("drift: " + "; ".join(report.reasons)):
                 self._requested_at = self._clock()
                 report = report.model_copy(update={"last_refit_request": _when(self._requested_at)})
         return report
+
+    def _refused(self, version: int) -> LastRefit | None:
+        """The refit asked for on drift since this drift began, if it was refused and `version` is still served."""
+        last = self._refits.last
+        if last is None or not last.cause.startswith("drift") or last.outcome not in ("rejected", "error"):
+            return None
+        began = self._since if self._judged in _DRIFTING else self._clock()
+        return last if last.version == version and began is not None and last.at.timestamp() >= began else None
+
+    @staticmethod
+    def _say(report: DriftReport) -> None:
+        """A change of state, once."""
+        judged = f"(score {report.score:.2f} on {report.leads} leads){_why(report.reasons)}"
+        if report.state == "steady":
+            log.info("drift: steady %s", judged)
+        elif report.state == "drifting":
+            log.warning("drift: drifting %s", judged)
+        else:
+            log.warning(
+                "drift: the refit asked for on drift was refused (%s): model %s stays served while drifting %s. To "
+                "serve another: `segmenter set-k K` then `segmenter refit`, `segmenter pin VERSION`, or `segmenter "
+                "publish MODEL.json`",
+                "; ".join(report.refused_reasons), report.model_version, judged,
+            )  # fmt: skip
 
     def _refit_due(self) -> bool:
         if self._refits.running:
@@ -166,6 +198,10 @@ class DriftMonitor:
         seconds = self._settings.drift_window_seconds
         oldest = self._clock() - seconds if seconds else -np.inf
         return self._rows[self._at > oldest]
+
+
+_JUDGED = ("steady", "drifting", "drifting_refused")
+_DRIFTING = ("drifting", "drifting_refused")
 
 
 def _figure(value: float) -> float | None:

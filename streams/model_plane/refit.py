@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import mode
 import numpy as np
@@ -17,7 +18,6 @@ import numpy as np
 from models.control import LastRefit, ModelEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from models.snapshot_parts import GateReport
 from segmentation.gate import Tolerances
 from streams import metrics
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
@@ -94,8 +94,8 @@ class Refitter(mode.Service):
     async def _outcome(self, cause: str, request_id: str | None) -> ModelEvent:
         served, s = self._holder.model, self._settings
 
-        def rejected(*reasons: str, gate: GateReport | None = None) -> ModelEvent:
-            return reply("rejected", self._holder, cause=cause, request_id=request_id, reasons=reasons, gate=gate)
+        def rejected(*reasons: str, **fields: Any) -> ModelEvent:
+            return reply("rejected", self._holder, cause=cause, request_id=request_id, reasons=reasons, **fields)
 
         if served is None:
             return rejected("no model is served yet")
@@ -109,8 +109,8 @@ class Refitter(mode.Service):
         candidate = await _fit_elsewhere(rows, served.snapshot, version, k, s)
         gate = candidate.gate
         assert gate is not None  # refit_model always judges
-        if gate.decision == "rejected":
-            return rejected(*gate.reasons, gate=gate)
+        if gate.decision == "rejected":  # with what the candidate would have changed
+            return rejected(*gate.reasons, gate=gate, lineage=candidate.lineage)
         try:
             return await promote(
                 self._store, self._holder, candidate, cause=cause, request_id=request_id,

@@ -5,10 +5,12 @@ logged once."""
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
+from models.control import LastRefit
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -29,6 +31,7 @@ class Refits:
     def __init__(self) -> None:
         self.running = False
         self.causes: list[str] = []
+        self.last: LastRefit | None = None
 
     def request(self, cause: str, request_id: str | None = None) -> bool:
         if self.running:
@@ -133,6 +136,43 @@ def test_a_swap_judges_the_same_leads_against_the_new_models_figures(
     report = rig.monitor.check(leader=True)
     assert (report.state, report.model_version, report.reasons) == ("steady", 2, [])
     assert len(report.segments) == 6 and len(rig.refits.causes) == 1
+
+
+def test_a_refit_refused_while_drifting_makes_the_model_stale_said_once_until_a_model_is_promoted(
+    served: ServingModel, refitted: ServingModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(served, drift_refit_min_seconds=600)
+    caplog.set_level(logging.INFO, logger="streams.model_plane.drift")
+    rig.feed(shifted(4000))
+    assert rig.monitor.check(leader=True).state == "drifting" and len(rig.refits.causes) == 1
+    rig.clock.now += 30  # the refit asked for ends, refused
+    why = ["it would move 40% of leads to another segment (at most 30%)"]
+    at = datetime.fromtimestamp(rig.clock.now, UTC)
+    rig.refits.last = LastRefit(cause=rig.refits.causes[0], outcome="rejected", at=at, version=1, reasons=why)
+    for _ in range(3):
+        report = rig.monitor.check(leader=True)
+        assert (report.state, report.refused_reasons, report.refused_at) == ("drifting_refused", why, at)
+        assert metrics.value(metrics.MODEL_STALE) == 1
+    rig.clock.now += 600
+    rig.monitor.check(leader=True)
+    assert len(rig.refits.causes) == 2  # stale: the leader still asks again, once per interval
+    stale = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(stale) == 1 and why[0] in stale[0] and "segmenter pin" in stale[0]
+
+    rig.model = refitted  # a refit promoted: the new model is judged afresh
+    rig.refits.last = rig.refits.last.model_copy(update={"outcome": "promoted", "version": 2, "reasons": []})
+    assert rig.monitor.check(leader=True).state != "drifting_refused"
+    assert metrics.value(metrics.MODEL_STALE) == 0
+
+
+def test_a_refit_refused_before_the_drift_began_says_nothing_of_the_drift(served: ServingModel) -> None:
+    rig = Rig(served)
+    at = datetime.fromtimestamp(rig.clock.now - 60, UTC)
+    rig.refits.last = LastRefit(cause="drift: earlier", outcome="rejected", at=at, version=1, reasons=["r"])
+    rig.feed(shifted(4000))
+    assert rig.monitor.check(leader=False).state == "drifting"
+    rig.clock.now += 60
+    assert rig.monitor.check(leader=False).state == "drifting"
 
 
 def test_each_change_of_state_is_logged_once(served: ServingModel, caplog: pytest.LogCaptureFixture) -> None:
