@@ -7,8 +7,8 @@
 # start   Kafka (version pinned in .ci/kafka/pom.xml; jars fetched by Maven, cached in $SEGMENTER_CI_CACHE)
 #         as a single-node KRaft broker+controller with a PLAINTEXT, a SASL_PLAINTEXT (SCRAM-SHA-256) and
 #         an SSL listener (certificate from a throwaway CA made with openssl at each start), and Debian's
-#         redis-server (installed with apt-get if missing) with an ACL user; installs Debian's chromium if
-#         missing (for the dashboard's browser test).
+#         redis-server (installed with apt-get if missing) with an ACL user; installs Debian's kcat and chromium if
+#         missing (for the kcat and dashboard browser tests).
 #         Only the export lines go to stdout; progress and errors go to stderr. Idempotent: if both
 #         services already run from this state dir, it prints their exports again. On failure it prints
 #         the log tails to stderr, stops what it started, and prints `false` on stdout so that a bare
@@ -202,6 +202,12 @@ ensure_tools() {
         log "chromium missing (the dashboard's browser test): apt-get install chromium"
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    fi
+    # Not a service either: tests/integration/test_kcat.py steers a worker with Debian's kcat, as operators may.
+    if ! command -v kcat >/dev/null; then
+        log "kcat missing (the test that steers a worker with any Kafka client): apt-get install kcat"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >&2
     fi
 }
 
