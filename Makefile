@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-fast lint format bench bench-kselect bench-throughput clean
+.PHONY: help demo test test-fast lint docs schemas format bench bench-kselect bench-throughput clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@echo "installing the project and its tools into $(VENV) (about a minute the first time)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report
@@ -24,10 +24,16 @@ test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGME
 	$(BIN)/pytest -q
 
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
-FAST_TESTS := tests/unit tests/cli tests/streams segmentation models segmenter README.md
+FAST_TESTS := tests/unit tests/cli tests/streams tests/docs segmentation models segmenter README.md docs
 
 test-fast: $(STAMP) ## Unit, CLI and streams-logic tests, doctests, README examples; no broker or worker (<1 min)
 	$(BIN)/pytest -q $(FAST_TESTS) --ignore=tests/cli/test_demo.py
+
+docs: $(STAMP) ## The documentation site: mkdocs build --strict from docs/ into site/ (a broken link fails)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+schemas: $(STAMP) ## Rewrite schemas/<topic>-value.json from the event models (refuses a backward-incompatible change)
+	$(BIN)/python scripts/write_schemas.py
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy strict
 	$(BIN)/ruff check .
