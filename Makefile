@@ -30,7 +30,7 @@ test-fast: $(STAMP) ## Unit, CLI and streams-logic tests, doctests, README examp
 	$(BIN)/pytest -q $(FAST_TESTS) --ignore=tests/cli/test_demo.py
 
 docs: $(STAMP) ## The documentation site: mkdocs build --strict from docs/ into site/ (a broken link fails)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 schemas: $(STAMP) ## Rewrite schemas/<topic>-value.json from the event models (refuses a backward-incompatible change)
 	$(BIN)/python scripts/write_schemas.py
