@@ -161,7 +161,9 @@ def _objects(old: Schema, old_root: Schema, new: Schema, new_root: Schema, path:
     for name, schema in old_props.items():
         if name in new_props:
             yield from _compare(schema, old_root, new_props[name], new_root, _join(path, name))
-    if new.get("additionalProperties") is False and old.get("additionalProperties") is not False and "object" in (
-        _types(old) or {"object"}
+    if (
+        new.get("additionalProperties") is False
+        and old.get("additionalProperties") is not False
+        and "object" in (_types(old) or {"object"})
     ):
         yield f"{path}: closed to fields it does not list (additionalProperties: false)"

@@ -41,7 +41,9 @@ def test_a_required_field_added_is_not() -> None:
 
 
 def test_an_optional_field_made_required_is_not() -> None:
-    assert incompatibilities(BASE, changed(required=[*BASE["required"], "note"])) == ["note: optional field made required"]
+    assert incompatibilities(BASE, changed(required=[*BASE["required"], "note"])) == [
+        "note: optional field made required"
+    ]
 
 
 def test_a_field_removed_is_not() -> None:
@@ -70,7 +72,9 @@ def test_an_enum_narrowed_is_not_and_widened_is() -> None:
     assert incompatibilities(BASE, narrowed) == ["arm: no longer accepts 'holdout'"]
     widened = changed(arm={"enum": ["segmented", "holdout", "control"], "type": "string"})
     assert incompatibilities(BASE, widened) == []
-    assert incompatibilities(BASE, changed(level={"type": "integer", "enum": [1, 2]})) == ["level: now restricted to 1 | 2"]
+    assert incompatibilities(BASE, changed(level={"type": "integer", "enum": [1, 2]})) == [
+        "level: now restricted to 1 | 2"
+    ]
 
 
 def test_bounds_may_loosen_but_not_tighten() -> None:
