@@ -104,7 +104,7 @@ def _config(path: Path | None) -> StrategyConfig:
         return StrategyConfig.from_toml(text)
     except ConfigError as error:
         message = str(error).removeprefix("strategies file: ").removeprefix("strategies file ")
-        raise ConfigError(f"{path}: {message} (see the README's Names, strategies and impact)") from None
+        raise ConfigError(f"{path}: {message} (see docs/batch.md, Names, strategies and impact)") from None
 
 
 def _finite(value: Any) -> Any:

@@ -123,9 +123,9 @@ def _check_header(path: Path, columns: Sequence[str]) -> None:
         shown = ", ".join(repr(c) for c in columns[:4]) + (", ..." if len(columns) > 4 else "")
         raise InputFileError(
             f"{path}: none of the columns lead_id and the 12 features is in the header (it has {shown or 'nothing'}); "
-            "the first line must name them (see the README's Input)"
+            "the first line must name them (see docs/batch.md, Input)"
         )
-    raise InputFileError(f"{path}: missing column(s): {', '.join(missing)}; add them (see the README's Input)")
+    raise InputFileError(f"{path}: missing column(s): {', '.join(missing)}; add them (see docs/batch.md, Input)")
 
 
 def _parse(record: Mapping[str, Any], seen: Mapping[str, int], line: int, unit: str) -> tuple[str, list[float]]:

@@ -26,7 +26,7 @@ __all__ = ["SERVICES_HELP", "Bootstrap", "RedisUrl", "service_errors", "service_
 SERVICES_HELP = (
     "Kafka and Redis are found from --bootstrap and --redis, else SEGMENTER_KAFKA_BOOTSTRAP and "
     "SEGMENTER_REDIS_URL (defaults localhost:9092 and redis://localhost:6379/0); every other setting "
-    "from its SEGMENTER_* variable (see the README's Configuration). `segmenter local up` starts both "
+    "from its SEGMENTER_* variable (see docs/configuration.md). `segmenter local up` starts both "
     "on this machine."
 )
 
