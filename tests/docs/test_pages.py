@@ -2,6 +2,7 @@
 command and options the CLI has, and the README's streaming quickstart is the streaming guide's, shortened.
 (The batch blocks run as written in tests/cli/test_readme_usage.py; the `>>>` blocks run as doctests.)"""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -84,3 +85,27 @@ def test_the_checker_catches_a_wrong_command_and_option() -> None:
         "segmenter local up",
         "segmenter pin V",
     ]
+
+
+def test_the_commands_shown_as_json_are_ones_the_worker_accepts() -> None:
+    from pydantic import TypeAdapter
+
+    from models.control import Command
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    shown = re.findall(r"""[`'](\{"command": [^`']*\})[`']""", text)
+    assert len(shown) >= 8
+    adapter: TypeAdapter[Any] = TypeAdapter(Command)
+    for example in shown:
+        command = adapter.validate_json(re.sub(r"\bV\b", "7", example))
+        assert command.command == json.loads(re.sub(r"\bV\b", "7", example))["command"]
+
+
+def test_every_metric_the_pages_name_is_served_and_every_one_served_is_listed() -> None:
+    sources = "\n".join(path.read_text() for path in (ROOT / "streams").rglob("*.py"))
+    declared = set(re.findall(r"(?:Counter|Gauge|Histogram|MetricFamily)\(\s*\"(segmenter_\w+)\"", sources))
+    assert len(declared) >= 15
+    pages = (ROOT / "docs" / "operations.md").read_text() + (ROOT / "README.md").read_text()
+    named = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in re.findall(r"\bsegmenter_[a-z_]+", pages)}
+    assert named - declared == set(), "named on the pages but not served"
+    assert declared - named == set(), "served but not listed in docs/operations.md"
