@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,local,docs]'
 	touch $(STAMP)
 
-demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report (20 s measured)
+demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report (20-35 s measured)
 	$(BIN)/segmenter demo
 
 test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (~13 min when last measured; 14 skip without Apache Kafka and Chromium)
@@ -26,7 +26,7 @@ test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGME
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
 FAST_TESTS := tests/unit tests/cli tests/streams tests/docs segmentation models segmenter README.md docs
 
-test-fast: $(STAMP) ## Unit, CLI, streams-logic and docs tests, doctests, the docs' examples; no broker or worker (2.5 min measured on 2 shared cores, 74 s of CPU)
+test-fast: $(STAMP) ## Unit, CLI, streams-logic and docs tests, doctests, the docs' examples; no broker or worker (1.5-2.5 min measured on 2 shared cores)
 	$(BIN)/pytest -q $(FAST_TESTS) --ignore=tests/cli/test_demo.py
 
 docs: $(STAMP) ## The documentation site: mkdocs build --strict from docs/ into site/ (a broken link fails)
