@@ -109,3 +109,18 @@ def test_every_metric_the_pages_name_is_served_and_every_one_served_is_listed() 
     named = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in re.findall(r"\bsegmenter_[a-z_]+", pages)}
     assert named - declared == set(), "named on the pages but not served"
     assert declared - named == set(), "served but not listed in docs/operations.md"
+
+
+def test_every_file_the_pages_name_exists() -> None:
+    """A path in code (`streams/routing/router.py`, `tests/docs/test_pages.py`) names a file of this repository;
+    when modules move, the pages that map them move with them."""
+    tops = {path.name for path in ROOT.iterdir() if path.is_dir()}
+    named = {
+        (page.relative_to(ROOT).as_posix(), span)
+        for page in PAGES
+        for span in re.findall(r"`([\w.-]+/[\w./-]+\.(?:py|md|sh|toml|yml|yaml|json|xml))`", page.read_text())
+        if span.split("/")[0] in tops
+    }
+    assert len(named) >= 30
+    missing = sorted((page, span) for page, span in named if not (ROOT / span).exists())
+    assert not missing, f"named on the pages but not in the repository: {missing}"
