@@ -24,7 +24,7 @@ test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGME
 	$(BIN)/pytest -q
 
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
-FAST_TESTS := tests/unit tests/cli tests/streams tests/docs segmentation models segmenter README.md docs
+FAST_TESTS := tests/unit tests/cli tests/streams tests/docs segmentation models segmenter scripts README.md docs
 
 test-fast: $(STAMP) ## Unit, CLI, streams-logic and docs tests, doctests, the docs' examples; no broker or worker (1.5-2.5 min measured on 2 shared cores)
 	$(BIN)/pytest -q $(FAST_TESTS) --ignore=tests/cli/test_demo.py
