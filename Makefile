@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report (20-35 s measured)
 	$(BIN)/segmenter demo
 
-test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (~13 min when last measured; 14 skip without Apache Kafka and Chromium)
+test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (~13 min when last measured; 15 skip without Apache Kafka and Chromium)
 	$(BIN)/pytest -q
 
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
