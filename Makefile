@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka to a live worker, report (20-35 s measured)
 	$(BIN)/segmenter demo
 
+# Three pytest processes (pytest-xdist), each test sent to whichever is free: most integration tests wait on a
+# broker, a worker or a refit, so three keep two cores busy. TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (~13 min when last measured; 15 skip without Apache Kafka and Chromium)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
 FAST_TESTS := tests/unit tests/cli tests/streams tests/docs segmentation models segmenter scripts README.md docs

@@ -75,10 +75,16 @@ def test_the_shared_leaves_import_no_group() -> None:
 
 def outside_users() -> list[Path]:
     """Every module that uses the groups from outside them: the app, the shared leaves, the CLI."""
-    return [STREAMS / "app.py", *(STREAMS / f"{n}.py" for n in SHARED), *sorted((ROOT / "segmenter").glob("*.py"))]
+    return [
+        STREAMS / "app.py",
+        *(STREAMS / f"{n}.py" for n in sorted(SHARED)),
+        *sorted((ROOT / "segmenter").glob("*.py")),
+    ]
 
 
-@pytest.mark.parametrize("path", [*outside_users(), *(p for pkg in PACKAGES for p in modules(pkg))], ids=str)
+@pytest.mark.parametrize(
+    "path", [*outside_users(), *(p for pkg in PACKAGES for p in modules(pkg))], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_a_group_is_used_through_its_door_only(path: Path) -> None:
     own = group_of(path) if path.is_relative_to(STREAMS) else None
     for line, module, names in streams_imports(path):
