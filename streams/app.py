@@ -4,6 +4,7 @@ import gc
 import logging
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -95,7 +96,10 @@ def create_app(
     if settings.web_port:
         checks = _readiness(holder, health, joined)
         services.append(WebServer(settings, holder, activity, checks))
-    _add_control(app, settings, Controller(store, holder, refitter, announce_event, drift.report), refitter)
+    controller = Controller(
+        store, holder, refitter, announce_event, drift.report, ttl_seconds=settings.command_ttl_seconds
+    )
+    _add_control(app, settings, controller, refitter)
     if settings.drift_check_seconds:
 
         @app.timer(settings.drift_check_seconds)  # type: ignore[untyped-decorator]
@@ -113,8 +117,9 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
 
     @app.agent(control, name="control", concurrency=1)
     async def on_command(commands: faust.StreamT[bytes]) -> None:
-        async for value in commands:
-            await controller.handle(value)
+        async for event in commands.events():  # the record's time ages a command sent without `sent_at`
+            timestamp = event.message.timestamp
+            await controller.handle(event.value, datetime.fromtimestamp(timestamp, UTC) if timestamp > 0 else None)
 
     if settings.refit_interval_seconds:
 

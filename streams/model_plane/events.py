@@ -12,7 +12,7 @@ from streams.model_plane.store import ModelStore
 
 __all__ = ["promote", "reply", "served"]
 
-Reply = Literal["rejected", "unpinned", "k_set", "status", "error"]
+Reply = Literal["rejected", "unpinned", "k_set", "status", "error", "expired"]
 Served = Literal["promoted", "rolled_back", "pinned"]
 
 

@@ -32,6 +32,14 @@ def refit_env(kafka: str, redis_url: str, tmp_path: Path, sample: np.ndarray) ->
     return env
 
 
+def two_models(kafka: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """A worker's settings, with version 1 (K=5) then version 2 (K=4) published."""
+    env = os.environ | worker_env(kafka, redis_url)
+    publish(env, model_file(tmp_path, k=5, version=1)[0])
+    publish(env, model_file(tmp_path, k=4, version=2)[0])
+    return env
+
+
 def command(env: dict[str, str], timeout: float = 30, **fields: Any) -> ModelEvent:
     reply = asyncio.run(ask(settings_of(env), fields, timeout))
     assert reply is not None, f"no reply to {fields} within {timeout}s"
@@ -107,9 +115,7 @@ def test_k_chosen_again_serves_a_sixth_group_and_set_k_holds_it(
 def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url)
-    publish(env, model_file(tmp_path, k=5, version=1)[0])
-    publish(env, model_file(tmp_path, k=4, version=2)[0])
+    env = two_models(kafka_bootstrap, redis_url, tmp_path)
     workers = [Worker(env, tmp_path).launch() for _ in range(2)]
     for worker in workers:
         worker.wait_ready()
@@ -139,3 +145,27 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
     assert command(env, command="unpin").type == "unpinned"
     assert command(env, command="rollback").type == "rolled_back"
     restarted.stop()
+
+
+def test_a_command_no_worker_took_in_time_expires_and_changes_nothing(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = two_models(kafka_bootstrap, redis_url, tmp_path)
+    unanswered = subprocess.run(
+        [sys.executable, "-m", "segmenter", "rollback", "--timeout", "1"], env=env, capture_output=True, text=True
+    )
+    assert unanswered.returncode == 1 and "no worker will carry it out later" in unanswered.stderr, unanswered.stderr
+    with Worker(env, tmp_path):
+        replies: list[dict[str, Any]] = []
+
+        def expired_reply() -> bool:
+            replies[:] = [o.json() for o in drain(kafka_bootstrap, env["SEGMENTER_MODELS_TOPIC"], timeout=10)]
+            return any(r["type"] == "expired" for r in replies)
+
+        wait_for(expired_reply, 60, "the expired reply to the rollback sent before the worker started")
+        (expired,) = [r for r in replies if r["type"] == "expired"]
+        assert (expired["cause"], expired["version"]) == ("rollback", 2)
+        assert expired["age_seconds"] >= 1 and "past its deadline" in expired["reasons"][0]
+        assert not [r for r in replies if r["type"] == "rolled_back"]
+        status = command(env, command="status").status
+        assert isinstance(status, StatusReport) and (status.served_version, status.history) == (2, [1, 2])
