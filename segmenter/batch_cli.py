@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from models.exceptions import ConfigError
+from models.k_range import MAX_K, MIN_K
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES, HEAVY_TAILED
@@ -143,9 +144,10 @@ def fit(
     ],
     model_out: Annotated[Path, typer.Option("--model-out", help="Where to write the model JSON.")],
     k: Annotated[
-        int | None, typer.Option("--k", help="Number of segments, 2 to 50; chosen if omitted.", show_default=False)
+        int | None,
+        typer.Option("--k", help=f"Number of segments, {MIN_K} to {MAX_K}; chosen if omitted.", show_default=False),
     ] = None,
-    max_k: Annotated[int, typer.Option("--max-k", min=2, max=50, help="Largest K to consider.")] = 10,
+    max_k: Annotated[int, typer.Option("--max-k", min=MIN_K, max=MAX_K, help="Largest K to consider.")] = 10,
     pca: Annotated[
         str | None, typer.Option("--pca", help="Reduce before clustering: components (5) or variance (0.92).")
     ] = None,
@@ -169,9 +171,9 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Choose K, fit the segments, name them, attach strategies and write the model."""
-    if k is not None and not 2 <= k <= 50:
+    if k is not None and not MIN_K <= k <= MAX_K:
         raise OptionError(
-            f"--k {k}: give 2 to 50 segments"
+            f"--k {k}: give {MIN_K} to {MAX_K} segments"
             + (
                 "; one segment is one campaign for all leads, so there would be nothing to compare and no lift"
                 if k == 1

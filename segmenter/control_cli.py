@@ -108,9 +108,14 @@ def set_k(
 
 @app.command(epilog=SERVICES_HELP)
 @user_errors
-def status(timeout: Timeout = _REPLY_SECONDS, bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the worker's reply as it is (JSON).")] = False,
+    timeout: Timeout = _REPLY_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
     """The served model, the pin, the K of refits and the last refit, as the worker owning the controls sees them."""
-    _reply(service_settings(bootstrap, redis), {"command": "status"}, timeout)
+    _reply(service_settings(bootstrap, redis), {"command": "status"}, timeout, as_json=as_json)
 
 
 @app.command(epilog=SERVICES_HELP)
@@ -141,8 +146,9 @@ async def _history(settings: Settings, n: int) -> list[Any]:
         await client.aclose()
 
 
-def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
-    """Send `command`, print the reply; exit 1 on an `error` reply or none within `timeout`."""
+def _reply(settings: Settings, command: dict[str, Any], timeout: float, as_json: bool = False) -> None:
+    """Send `command`, print the reply (`as_json`: as the worker sent it); exit 1 on an `error` or `expired`
+    reply or none within `timeout`."""
     with service_errors(settings):
         reply = asyncio.run(ask(settings, command, timeout))
     if reply is None:
@@ -152,6 +158,9 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
             "no worker will carry it out later",
             1,
         )
+    if as_json:
+        typer.echo(reply.model_dump_json(exclude_none=True))
+        raise typer.Exit(1 if reply.type in ("error", "expired") else 0)
     out.print(describe(reply), highlight=False)
     if reply.gate is not None:
         out.print(scores_table(reply.gate))
@@ -161,7 +170,7 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
         out.print(drift_summary(reply.drift), highlight=False)
         if reply.drift.segments:
             out.print(drift_table(reply.drift))
-    if reply.type == "error":
+    if reply.type in ("error", "expired"):
         raise typer.Exit(1)
 
 

@@ -129,7 +129,7 @@ class Controller:
             raise ConfigError(
                 f"version {target.version} is what is served already (content of {current.content_version})"
             )
-        back = target.restored(next_version(current_version), current)
+        back = target.restored(next_version(current_version), current, "rollback")
         event = await promote(
             self._store, self._holder, back, kind="rolled_back", cause="rollback", request_id=rid,
             previous_version=current_version,
@@ -153,7 +153,7 @@ class Controller:
         pinned = target if current is None else current
         event = served(pinned, kind="pinned", cause="pin", request_id=rid, previous_version=current_version)
         if current is not None and current.content_version != target.content_version:
-            pinned = target.restored(next_version(current_version), current)
+            pinned = target.restored(next_version(current_version), current, "pin")
             event = await promote(
                 self._store, self._holder, pinned, kind="pinned", cause="pin", request_id=rid,
                 previous_version=current_version, despite_pin=True,

@@ -74,7 +74,10 @@ async def promote(
     despite_pin: bool = False,
 ) -> ModelEvent:
     """Publish `snapshot` as the current model (refused while a version is pinned unless `despite_pin`: the pin
-    itself), swap `holder` to it if this worker has one, and return the event that says so."""
+    itself), swap `holder` to it if this worker has one, and return the event that says so. A promoted snapshot
+    records that `segmenter publish` or a refit made it (a rollback's or pin's says so already)."""
+    if kind == "promoted":
+        snapshot = snapshot.model_copy(update={"made_by": "publish" if cause == "publish" else "refit"})
     await store.publish(snapshot, despite_pin=despite_pin)
     if holder is not None:
         await holder.refresh()

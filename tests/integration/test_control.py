@@ -128,7 +128,7 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
         assert swapped is not None and swapped - back.at.timestamp() <= 1.0
     assert served_versions(env, 40, first=3) == {back.version}
     listed = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=env, capture_output=True, text=True)
-    assert listed.returncode == 0 and "restored from 1" in listed.stdout, listed.stderr
+    assert listed.returncode == 0 and "rollback to the content of 1" in listed.stdout, listed.stderr
     empty = os.environ | worker_env(kafka_bootstrap, redis_url)
     nothing = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=empty, capture_output=True, text=True)
     assert nothing.returncode == 2 and "no model published" in nothing.stderr
