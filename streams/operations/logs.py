@@ -11,7 +11,7 @@ from typing import Any
 
 from models.settings import Settings
 
-__all__ = ["JsonFormatter", "QuietFrameworks", "logging_config"]
+__all__ = ["JsonFormatter", "QuietFrameworks", "logging_config", "start_line"]
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 _FRAMEWORKS = ("faust", "mode", "aiokafka", "kafka", "aiohttp", "asyncio", "redis")
@@ -70,6 +70,23 @@ class JsonFormatter(logging.Formatter):
 
 
 JsonFormatter.converter = time.gmtime
+
+
+def start_line(settings: Settings, message: str, level: int = logging.INFO) -> str:
+    """A line the worker says before its logging is set up (what it connects to, a failure at start): with
+    `SEGMENTER_LOG_FORMAT=json` one JSON object like every later line, else the message as it is.
+
+    Examples:
+        >>> start_line(Settings(), "worker lead-segmenter: Kafka localhost:9092")
+        'worker lead-segmenter: Kafka localhost:9092'
+        >>> line = json.loads(start_line(Settings(log_format="json"), "no broker", logging.ERROR))
+        >>> line["level"], line["logger"], line["message"]
+        ('ERROR', 'segmenter.worker', 'no broker')
+    """
+    if settings.log_format != "json":
+        return message
+    record = logging.LogRecord("segmenter.worker", level, __file__, 0, message, None, None)
+    return JsonFormatter().format(record)
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

@@ -169,3 +169,12 @@ def test_a_command_no_worker_took_in_time_expires_and_changes_nothing(
         assert not [r for r in replies if r["type"] == "rolled_back"]
         status = command(env, command="status").status
         assert isinstance(status, StatusReport) and (status.served_version, status.history) == (2, [1, 2])
+        shown = subprocess.run([sys.executable, "-m", "segmenter", "status"], env=env, capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stderr
+        assert "served model:      version 2, K=4 segments (current in Redis: 2)" in shown.stdout, shown.stdout
+        assert "K of later refits: auto (chosen again by each refit)" in shown.stdout
+        raw = subprocess.run(
+            [sys.executable, "-m", "segmenter", "status", "--json"], env=env, capture_output=True, text=True
+        )
+        reply = ModelEvent.model_validate_json(raw.stdout)
+        assert raw.returncode == 0 and reply.type == "status" and len(raw.stdout.splitlines()) == 1
