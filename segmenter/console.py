@@ -16,9 +16,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from models.presentation import money
 from models.snapshot import ModelSnapshot
 from segmentation.impact import Impact
-from segmenter.formatting import money
 from segmenter.leads_io import LeadTable
 from segmenter.pipeline import IMPACT_BASIS, Analysis, PcaReduction
 
