@@ -26,7 +26,7 @@ from streams.clients import (
     redis_client,
 )
 from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
-from streams.operations import Activity, Check, WebServer, logging_config, start_line
+from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
 from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
 
 __all__ = ["create_app", "run_worker", "start_line"]
@@ -216,17 +216,10 @@ class _Worker(faust.Worker):
         super()._schedule_shutdown(sig)
 
     def _shutdown_loop(self) -> None:  # mode calls it once every service has stopped
-        left = self._uncommitted()
-        what = (
-            "every lead it read is committed"
-            if not left
-            else f"{left} leads read and not committed: the next owner of their partitions routes them again"
+        level, message = stop_message(
+            self._signal.name if self._signal else None, self.crash_reason, self._uncommitted()
         )
-        if self.crash_reason is not None:
-            log.error("worker stopped by an error (%r); %s", self.crash_reason, what)
-        else:
-            cause = f"signal {self._signal.name}" if self._signal else "its app stopped"
-            log.info("worker stopped on %s; %s", cause, what)
+        log.log(level, "%s", message)
         super()._shutdown_loop()
 
 

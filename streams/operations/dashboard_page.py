@@ -123,7 +123,10 @@ def _model_html(model: dict[str, Any] | None) -> str:
     if fit["k_selection"]:
         lines.append(f"<p>K chosen: {_e(fit['k_selection'])}</p>")
     if model["restored_from"]:
-        lines.append(f"<p>content of version {model['restored_from']} (rolled back or pinned)</p>")
+        how = {"rollback": "by a rollback", "pin": "by a pin"}.get(model.get("made_by") or "", "rolled back or pinned")
+        lines.append(
+            f"<p>serving the content of version {model['restored_from']} as version {model['version']} ({how})</p>"
+        )
     if gate := model["gate"]:
         scores = ", ".join(
             f"{_e(name)} {value:.3g} (served {gate['served'].get(name, float('nan')):.3g})"

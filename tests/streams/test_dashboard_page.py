@@ -51,3 +51,10 @@ def test_the_scatter_has_axes_and_a_legend_and_fills_its_column(drawn: tuple[Mod
     for segment in snapshot.segments:
         assert f"{segment.id} {segment.name}" in legend
     assert "#scatter{width:100%" in PAGE and "grid-template-columns" in PAGE
+
+
+def test_a_pinned_version_says_whose_content_it_serves(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, _ = drawn
+    pinned = snapshot.restored(9, snapshot, "pin")
+    html = panel(state(holder_of(pinned), Activity()))
+    assert f"serving the content of version {snapshot.version} as version 9 (by a pin)" in html
