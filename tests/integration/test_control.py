@@ -5,10 +5,12 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aiokafka import AIOKafkaProducer
 
 from models.control import ModelEvent, StatusReport
 from segmentation.synthetic import generate_leads
@@ -38,6 +40,16 @@ def two_models(kafka: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
     publish(env, model_file(tmp_path, k=5, version=1)[0])
     publish(env, model_file(tmp_path, k=4, version=2)[0])
     return env
+
+
+async def send_dated(kafka: str, topic: str, value: bytes, age_seconds: float = 120) -> None:
+    """Send `value` with a record timestamp `age_seconds` in the past."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, timestamp_ms=int((time.time() - age_seconds) * 1000))
+    finally:
+        await producer.stop()
 
 
 def command(env: dict[str, str], timeout: float = 30, **fields: Any) -> ModelEvent:
@@ -155,17 +167,23 @@ def test_a_command_no_worker_took_in_time_expires_and_changes_nothing(
         [sys.executable, "-m", "segmenter", "rollback", "--timeout", "1"], env=env, capture_output=True, text=True
     )
     assert unanswered.returncode == 1 and "no worker will carry it out later" in unanswered.stderr, unanswered.stderr
+    # As kcat sends it: no sent_at, so the record's own time (here two minutes ago) is its age.
+    asyncio.run(
+        send_dated(kafka_bootstrap, env["SEGMENTER_CONTROL_TOPIC"], b'{"command": "rollback", "request_id": "bare"}')
+    )
     with Worker(env, tmp_path):
         replies: list[dict[str, Any]] = []
 
-        def expired_reply() -> bool:
+        def expired_replies() -> bool:
             replies[:] = [o.json() for o in drain(kafka_bootstrap, env["SEGMENTER_MODELS_TOPIC"], timeout=10)]
-            return any(r["type"] == "expired" for r in replies)
+            return len([r for r in replies if r["type"] == "expired"]) == 2
 
-        wait_for(expired_reply, 60, "the expired reply to the rollback sent before the worker started")
-        (expired,) = [r for r in replies if r["type"] == "expired"]
-        assert (expired["cause"], expired["version"]) == ("rollback", 2)
-        assert expired["age_seconds"] >= 1 and "past its deadline" in expired["reasons"][0]
+        wait_for(expired_replies, 60, lambda: f"an expired reply to each rollback sent before the worker: {replies}")
+        late, bare = [r for r in replies if r["type"] == "expired"]
+        assert (late["cause"], late["version"]) == ("rollback", 2)
+        assert late["age_seconds"] >= 1 and "past its deadline" in late["reasons"][0]
+        assert (bare["request_id"], bare["version"]) == ("bare", 2) and bare["age_seconds"] >= 120
+        assert "more than SEGMENTER_COMMAND_TTL_SECONDS (60s)" in bare["reasons"][0]
         assert not [r for r in replies if r["type"] == "rolled_back"]
         status = command(env, command="status").status
         assert isinstance(status, StatusReport) and (status.served_version, status.history) == (2, [1, 2])
