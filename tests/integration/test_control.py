@@ -3,6 +3,7 @@ refit serves only if its gate passes, a rollback reaches every worker, and a pin
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -155,7 +156,11 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
     refused = command(env, command="rollback")
     assert refused.type == "error" and "pinned" in refused.reasons[0]
     assert command(env, command="unpin").type == "unpinned"
-    assert command(env, command="rollback").type == "rolled_back"
+    back = subprocess.run([sys.executable, "-m", "segmenter", "rollback"], env=env, capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    assert re.fullmatch(r"rolled back: serving the content of version 1 as version \d+ \(K=5\)\n", back.stdout)
+    listed = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=env, capture_output=True, text=True)
+    assert "pin of the content of 2" in listed.stdout and listed.stdout.count("rollback to the content of 1") == 2
     restarted.stop()
 
 
