@@ -25,7 +25,14 @@ from streams.model_plane import RedisModelStore
 
 __all__ = ["ask", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
 
-Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the worker's reply.")]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        help="Seconds to wait for the reply, sent as the command's deadline: no worker carries it out later.",
+    ),
+]
 # Refits take long; every other command is answered within about two seconds.
 _REPLY_SECONDS = 15.0
 _REFIT_SECONDS = 900.0
