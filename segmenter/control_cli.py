@@ -162,7 +162,11 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float, as_json:
         raise fail(
             f"no reply on {settings.models_topic} within {timeout:g}s: is a worker running "
             f"(`segmenter worker`, with the same SEGMENTER_CONTROL_TOPIC)? The command expired then (its deadline): "
-            "no worker will carry it out later",
+            + (
+                "no worker starts it later (one a worker started before may still end and announce its outcome)"
+                if command["command"] == "refit"
+                else "no worker will carry it out later"
+            ),
             1,
         )
     if as_json:
