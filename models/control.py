@@ -5,10 +5,20 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter, ValidationError, field_serializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    field_serializer,
+)
 
 from models.drift import DriftReport
 from models.exceptions import ConfigError
+from models.k_range import MAX_K, MIN_K
 from models.snapshot_parts import GateReport, LineageEntry
 
 __all__ = [
@@ -25,65 +35,68 @@ __all__ = [
     "Status",
     "StatusReport",
     "Unpin",
+    "command_age",
+    "expiry",
     "parse_command",
     "request_id_of",
 ]
 
-MAX_K = 30
-_Command = ConfigDict(frozen=True, extra="forbid", strict=True)
 RequestId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class Refit(BaseModel):
+class _Command(BaseModel):
+    """What every command may carry: a `request_id` its reply echoes, when it was sent and until when the sender
+    waits. A worker carries out a command only if it is younger than `SEGMENTER_COMMAND_TTL_SECONDS` and not past
+    its `deadline` (see `expiry`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    request_id: RequestId | None = None
+    sent_at: AwareDatetime | None = Field(
+        default=None, description="when the command was sent (RFC 3339 with an offset); absent: the record's time"
+    )
+    deadline: AwareDatetime | None = Field(
+        default=None, description="the sender waits until then: not carried out later (RFC 3339 with an offset)"
+    )
+
+
+class Refit(_Command):
     """Refit on the sampled leads; the candidate is promoted only if the gate passes."""
 
-    model_config = _Command
     command: Literal["refit"]
-    request_id: RequestId | None = None
 
 
-class Rollback(BaseModel):
+class Rollback(_Command):
     """Serve the content served before the current one (or `to_version`'s) again, under a new version."""
 
-    model_config = _Command
     command: Literal["rollback"]
     to_version: int | None = Field(default=None, ge=1)
-    request_id: RequestId | None = None
 
 
-class Pin(BaseModel):
+class Pin(_Command):
     """Serve `version`'s content and promote nothing until unpinned (refits still run and report)."""
 
-    model_config = _Command
     command: Literal["pin"]
     version: int = Field(ge=1)
-    request_id: RequestId | None = None
 
 
-class Unpin(BaseModel):
-    model_config = _Command
+class Unpin(_Command):
     command: Literal["unpin"]
-    request_id: RequestId | None = None
 
 
-class SetK(BaseModel):
+class SetK(_Command):
     """The K of later refits: a number, or "auto" to choose it again each time."""
 
-    model_config = _Command
     command: Literal["set_k"]
-    k: Annotated[int, Field(ge=2, le=MAX_K)] | Literal["auto"]
-    request_id: RequestId | None = None
+    k: Annotated[int, Field(ge=MIN_K, le=MAX_K)] | Literal["auto"]
 
 
-class Status(BaseModel):
-    model_config = _Command
+class Status(_Command):
     command: Literal["status"]
-    request_id: RequestId | None = None
 
 
 Command = Annotated[Refit | Rollback | Pin | Unpin | SetK | Status, Field(discriminator="command")]
 COMMAND_NAMES = ("refit", "rollback", "pin", "unpin", "set_k", "status")
-EVENT_TYPES = ("promoted", "rejected", "rolled_back", "pinned", "unpinned", "k_set", "status", "error")
+EVENT_TYPES = ("promoted", "rejected", "rolled_back", "pinned", "unpinned", "k_set", "status", "error", "expired")
 _commands: TypeAdapter[Refit | Rollback | Pin | Unpin | SetK | Status] = TypeAdapter(Command)
 
 
@@ -127,7 +140,7 @@ class ModelEvent(BaseModel):
     the timer or `segmenter publish`. `version` is the version served after the event."""
 
     model_config = ConfigDict(frozen=True)
-    type: Literal["promoted", "rejected", "rolled_back", "pinned", "unpinned", "k_set", "status", "error"]
+    type: Literal["promoted", "rejected", "rolled_back", "pinned", "unpinned", "k_set", "status", "error", "expired"]
     request_id: str | None = None
     cause: str = Field(description="what led to it: a command's name, schedule, publish")
     version: int | None = None
@@ -148,6 +161,9 @@ class ModelEvent(BaseModel):
     drift: DriftReport | None = Field(
         default=None, description="in a status reply: the replying worker's recent leads against the served model"
     )
+    age_seconds: float | None = Field(
+        default=None, description="in an expired reply: how long before the reply the command was sent"
+    )
     at: datetime
 
     @field_serializer("status")
@@ -161,7 +177,7 @@ def parse_command(value: bytes | None) -> Refit | Rollback | Pin | Unpin | SetK 
 
     Examples:
         >>> parse_command(b'{"command": "set_k", "k": 6, "request_id": "r1"}')
-        SetK(command='set_k', k=6, request_id='r1')
+        SetK(request_id='r1', sent_at=None, deadline=None, command='set_k', k=6)
         >>> parse_command(b'{"command": "reboot"}')
         Traceback (most recent call last):
         ...
@@ -181,7 +197,7 @@ def parse_command(value: bytes | None) -> Refit | Rollback | Pin | Unpin | SetK 
             raise ConfigError(f"not a control message, a JSON object is expected: {first['msg']}") from None
         field = str(first["loc"][1])
         if field == "k":
-            raise ConfigError(f'k: a whole number from 2 to {MAX_K}, or "auto"') from None
+            raise ConfigError(f'k: a whole number from {MIN_K} to {MAX_K}, or "auto"') from None
         raise ConfigError(f"{field}: {first['msg']}") from None
 
 
@@ -192,3 +208,44 @@ def request_id_of(value: bytes | None) -> str | None:
     except (ValueError, AttributeError, RecursionError):
         return None
     return found[:200] if isinstance(found, str) else None
+
+
+def command_age(command: _Command, now: datetime, record_time: datetime | None) -> float | None:
+    """Seconds since `command` was sent: from its `sent_at`, else from the time of the Kafka record that carried
+    it (a command written by hand, e.g. with kcat); None if neither is known. A clock ahead of ours gives 0.
+
+    Examples:
+        >>> from datetime import UTC
+        >>> sent = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+        >>> command_age(parse_command(b'{"command": "status", "sent_at": "2026-01-01T11:59:30Z"}'), sent, None)
+        30.0
+        >>> command_age(parse_command(b'{"command": "status"}'), sent, datetime(2026, 1, 1, 11, 58, tzinfo=UTC))
+        120.0
+    """
+    sent = command.sent_at or record_time
+    return None if sent is None else max((now - sent).total_seconds(), 0.0)
+
+
+def expiry(command: _Command, now: datetime, ttl_seconds: float, record_time: datetime | None) -> str | None:
+    """Why `command` must not be carried out any more (past the deadline its sender gave, or older than
+    `ttl_seconds`), or None if it may.
+
+    Examples:
+        >>> from datetime import UTC
+        >>> now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+        >>> late = parse_command(b'{"command": "rollback", "deadline": "2026-01-01T11:59:57+00:00"}')
+        >>> expiry(late, now, 60, None)
+        'past its deadline by 3.0s (the sender stopped waiting then): not carried out'
+        >>> old = parse_command(b'{"command": "rollback", "sent_at": "2026-01-01T11:58:00Z"}')
+        >>> expiry(old, now, 60, None)
+        'sent 120.0s ago, more than SEGMENTER_COMMAND_TTL_SECONDS (60s): not carried out'
+        >>> expiry(old, now, 300, None) is None
+        True
+    """
+    if command.deadline is not None and now > command.deadline:
+        late = (now - command.deadline).total_seconds()
+        return f"past its deadline by {late:.1f}s (the sender stopped waiting then): not carried out"
+    age = command_age(command, now, record_time)
+    if age is not None and age > ttl_seconds:
+        return f"sent {age:.1f}s ago, more than SEGMENTER_COMMAND_TTL_SECONDS ({ttl_seconds:g}s): not carried out"
+    return None

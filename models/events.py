@@ -11,6 +11,7 @@ from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
 
 __all__ = [
+    "ERROR_CLASSES",
     "MAX_LEAD_ID_LENGTH",
     "MAX_REASON_LENGTH",
     "TRANSITION_REASONS",
@@ -23,6 +24,8 @@ __all__ = [
 MAX_LEAD_ID_LENGTH = 128
 MAX_REASON_LENGTH = 1000
 TRANSITION_REASONS = ("lead_changed", "segment_split", "segment_merged", "segment_retired")
+# Why a lead message was dead-lettered: every class a dead letter (and its metric's label) can have.
+ERROR_CLASSES = ("not_utf8", "not_json", "invalid", "oversize", "internal", "undeliverable")
 
 
 def _feature(name: str) -> Any:
@@ -108,7 +111,7 @@ class DeadLetter(BaseModel):
     source_topic: str
     source_partition: int
     source_offset: int
-    error_class: str = Field(description="not_utf8, not_json, invalid, oversize, internal, undeliverable")
+    error_class: str = Field(description=", ".join(ERROR_CLASSES))
     reason: str = Field(max_length=MAX_REASON_LENGTH)
     model_version: int | None
 

@@ -7,6 +7,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.k_range import MAX_K, MIN_K
+
 __all__ = ["Settings", "settings_table"]
 
 
@@ -46,6 +48,13 @@ class Settings(BaseSettings):
         default=10, ge=1, le=300, description="Consumer group session timeout; a dead worker's partitions move after it"
     )
     model_poll_seconds: float = Field(default=5, gt=0, le=3600, description="How often the model pointer is polled")
+    command_ttl_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=7 * 86_400,
+        description="An operator command older than this (from its `sent_at`, else its Kafka timestamp) is answered "
+        "`expired` and not carried out",
+    )
     refit_interval_seconds: float = Field(
         default=0, ge=0, le=30 * 86_400, description="The leader refits this often (0: only on `segmenter refit`)"
     )
@@ -68,7 +77,7 @@ class Settings(BaseSettings):
         default=None, description="Leads file (CSV or JSONL) that fills the refit sample at start if it is empty"
     )
     refit_max_k: int = Field(
-        default=10, ge=2, le=30, description="Largest K a refit considers when K is chosen again (`set_k auto`)"
+        default=10, ge=MIN_K, le=MAX_K, description="Largest K a refit considers when K is chosen again (`set_k auto`)"
     )
     drift_check_seconds: float = Field(
         default=30,

@@ -50,6 +50,8 @@ class ModelSnapshot(BaseModel):
     metrics: FitMetrics
     gate: GateReport | None = None  # set on a refit: the scores that let it be served
     restored_from: int | None = Field(default=None, ge=1)  # set on a rollback or pin: the version whose content this is
+    # How this version was made current: `segmenter publish`, a refit, a rollback or a pin; None in older artifacts.
+    made_by: Literal["publish", "refit", "rollback", "pin"] | None = None
     lineage: list[LineageEntry] | None = None  # set on a refit: each segment kept, new, retired, split or merged
     # The largest segment id ever used in this model's line, so that none is used again; None: the largest here.
     segment_id_high_water: int | None = Field(default=None, ge=0)
@@ -242,14 +244,15 @@ class ModelSnapshot(BaseModel):
         """The version whose fitted content this is: itself, or the one it was restored from."""
         return self.restored_from or self.version
 
-    def restored(self, version: int, current: "ModelSnapshot") -> "ModelSnapshot":
-        """This content under a new `version` that records where it came from (a rollback or pin: versions never
-        go back). Its gate and lineage were about how it once replaced another model, so they are not carried;
-        segment ids stay above every id `current` has used, so that no later refit reuses one."""
+    def restored(self, version: int, current: "ModelSnapshot", made_by: Literal["rollback", "pin"]) -> "ModelSnapshot":
+        """This content under a new `version` that records where it came from and whether a rollback or a pin made
+        it (versions never go back). Its gate and lineage were about how it once replaced another model, so they
+        are not carried; segment ids stay above every id `current` has used, so that no later refit reuses one."""
         return self.model_copy(
             update={
                 "version": version,
                 "restored_from": self.content_version,
+                "made_by": made_by,
                 "created_at": datetime.now(UTC),
                 "gate": None,
                 "lineage": None,

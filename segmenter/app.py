@@ -21,7 +21,7 @@ try:  # typer >= 0.20 carries its own copy of click
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors  # type: ignore[no-redef]
 
-__all__ = ["DropInvalid", "Quiet", "Seed", "app", "fail", "load_settings", "user_errors"]
+__all__ = ["DropInvalid", "Quiet", "Seed", "app", "error_text", "fail", "load_settings", "user_errors"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -111,12 +111,14 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except (SegmenterError, OSError) as error:
-            text = (
-                f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.filename else str(error)
-            )
-            raise fail(text) from None
+            raise fail(error_text(error)) from None
 
     return run
+
+
+def error_text(error: SegmenterError | OSError) -> str:
+    """What `user_errors` says of one of our errors or a file error."""
+    return f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.filename else str(error)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -11,13 +11,14 @@ import numpy as np
 import typer
 
 from models.exceptions import ConfigError
+from models.k_range import MAX_K, MIN_K
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES, HEAVY_TAILED
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
-from segmenter.console import err, out, print_fit, steps
+from segmenter.console import err, out, print_fit, steps, warn_dropped
 from segmenter.exceptions import InputFileError, OptionError
 from segmenter.file_formats import check_output, check_output_folder, write_table
 from segmenter.pipeline import analyze, measure_pca_speedup, summary
@@ -83,11 +84,9 @@ def _check_names(path: Path | None, config: StrategyConfig, k: int) -> None:
         )
 
 
-def _read(path: Path, drop_invalid: bool, quiet: bool) -> leads_io.LeadTable:
+def _read(path: Path, drop_invalid: bool) -> leads_io.LeadTable:
     table = leads_io.read_leads(path, drop_invalid=drop_invalid)
-    if table.dropped and not quiet:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in table.dropped.most_common())
-        err.print(f"dropped {sum(table.dropped.values())} invalid rows ({reasons})", highlight=False)
+    warn_dropped(table)  # a warning, said with --quiet too
     return table
 
 
@@ -143,9 +142,10 @@ def fit(
     ],
     model_out: Annotated[Path, typer.Option("--model-out", help="Where to write the model JSON.")],
     k: Annotated[
-        int | None, typer.Option("--k", help="Number of segments, 2 to 50; chosen if omitted.", show_default=False)
+        int | None,
+        typer.Option("--k", help=f"Number of segments, {MIN_K} to {MAX_K}; chosen if omitted.", show_default=False),
     ] = None,
-    max_k: Annotated[int, typer.Option("--max-k", min=2, max=50, help="Largest K to consider.")] = 10,
+    max_k: Annotated[int, typer.Option("--max-k", min=MIN_K, max=MAX_K, help="Largest K to consider.")] = 10,
     pca: Annotated[
         str | None, typer.Option("--pca", help="Reduce before clustering: components (5) or variance (0.92).")
     ] = None,
@@ -169,9 +169,9 @@ def fit(
     quiet: Quiet = False,
 ) -> None:
     """Choose K, fit the segments, name them, attach strategies and write the model."""
-    if k is not None and not 2 <= k <= 50:
+    if k is not None and not MIN_K <= k <= MAX_K:
         raise OptionError(
-            f"--k {k}: give 2 to 50 segments"
+            f"--k {k}: give {MIN_K} to {MAX_K} segments"
             + (
                 "; one segment is one campaign for all leads, so there would be nothing to compare and no lift"
                 if k == 1
@@ -186,7 +186,7 @@ def fit(
     check_output(model_out, "--model-out", example="model.json")
     if report_dir is not None:
         check_output_folder(report_dir, "--report-dir")
-    table = _read(input_file, drop_invalid, quiet)
+    table = _read(input_file, drop_invalid)
     max_k = _fit_sizes(input_file, table, k, max_k, pca_value)
     with steps(quiet) as progress:
         scan = progress.step("choosing K", total=max_k - 1) if k is None else progress.step(f"fitting K={k}")
@@ -238,7 +238,7 @@ def assign(
     """Assign each lead to its nearest segment, with distance, confidence and outlier flag."""
     check_output(out_file, "--out", LEAD_FILES)
     snapshot = leads_io.read_model(model_file)
-    table = _read(input_file, drop_invalid, quiet)
+    table = _read(input_file, drop_invalid)
     result = snapshot.to_segmenter().assign(table.X)
     ids = snapshot.segment_ids
     names = [s.name for s in snapshot.segments]
@@ -277,7 +277,7 @@ def report(
     """Write an HTML report with plots: scores per K, PCA scatter, profiles, sizes, DBSCAN."""
     check_output_folder(out_dir, "--out")
     snapshot = leads_io.read_model(model_file)
-    table = _read(input_file, drop_invalid, quiet)
+    table = _read(input_file, drop_invalid)
     if len(table) < 2:
         raise InputFileError(f"{input_file} has 1 valid lead: a report needs at least 2")
     with steps(quiet) as progress, progress.step("analysing and plotting"):

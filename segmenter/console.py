@@ -16,16 +16,38 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from models.presentation import money
 from models.snapshot import ModelSnapshot
 from segmentation.impact import Impact
-from segmenter.formatting import money
+from segmenter.leads_io import LeadTable
 from segmenter.pipeline import IMPACT_BASIS, Analysis, PcaReduction
 
-__all__ = ["err", "out", "print_fit", "print_impact", "steps"]
+__all__ = ["dropped_rows", "err", "out", "print_fit", "print_impact", "steps", "warn_dropped"]
 
-# Off a terminal rich would wrap at 80 columns; the segment table needs more.
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True)
+
+def _console(stderr: bool) -> Console:
+    """Off a terminal (a file, a pipe, a log collector) rich would wrap lines at 80 columns: there a line of text
+    is never wrapped, and tables, which need a width, get 140 columns."""
+    terminal = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, width=None if terminal else 140, soft_wrap=not terminal)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
+
+
+def dropped_rows(table: LeadTable) -> str | None:
+    """How many rows of a leads file were dropped as invalid, and why; None if none were."""
+    if not table.dropped:
+        return None
+    reasons = ", ".join(f"{count} {reason}" for reason, count in table.dropped.most_common())
+    return f"dropped {sum(table.dropped.values())} invalid rows ({reasons})"
+
+
+def warn_dropped(table: LeadTable) -> None:
+    """Say on stderr how many rows of a leads file were dropped as invalid (a warning: --quiet does not hide it)."""
+    if (dropped := dropped_rows(table)) is not None:
+        err.print(dropped, highlight=False)
 
 
 class Steps:

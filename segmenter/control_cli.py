@@ -5,13 +5,15 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from models.control import MAX_K, ModelEvent
+from models.control import ModelEvent
+from models.k_range import MAX_K, MIN_K
 from models.settings import Settings
 from segmenter.app import app, fail, user_errors
 from segmenter.console import out
@@ -23,10 +25,20 @@ from streams.model_plane import RedisModelStore
 
 __all__ = ["ask", "models", "pin", "refit", "rollback", "set_k", "status", "unpin"]
 
-Timeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for the worker's reply.")]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.1,
+        help="Seconds to wait for the reply, sent as the command's deadline: no worker carries it out later.",
+    ),
+]
 # Refits take long; every other command is answered within about two seconds.
 _REPLY_SECONDS = 15.0
 _REFIT_SECONDS = 900.0
+# The command's deadline is the sender's --timeout; its reply is awaited this much longer, so that a command a
+# worker took just before the deadline is still answered rather than reported unanswered.
+_GRACE_SECONDS = 1.0
 
 
 @app.command(epilog=SERVICES_HELP)
@@ -44,7 +56,12 @@ def refit(
     if not wait:
         with service_errors(settings):
             asyncio.run(ask(settings, {"command": "refit"}, timeout=None))
-        out.print(f"refit requested on {settings.control_topic} (--wait prints the outcome)", highlight=False)
+        out.print(
+            f"refit requested on {settings.control_topic} (--wait prints the outcome); a worker that does not take it "
+            f"within SEGMENTER_COMMAND_TTL_SECONDS ({settings.command_ttl_seconds:g}s) answers `expired` and never "
+            "runs it",
+            highlight=False,
+        )
         return
     _reply(settings, {"command": "refit"}, timeout)
 
@@ -85,22 +102,27 @@ def unpin(timeout: Timeout = _REPLY_SECONDS, bootstrap: Bootstrap = None, redis:
 @app.command("set-k", epilog=SERVICES_HELP)
 @user_errors
 def set_k(
-    k: Annotated[str, typer.Argument(metavar="K|auto", help=f"Segments of later refits (2..{MAX_K}), or auto.")],
+    k: Annotated[str, typer.Argument(metavar="K|auto", help=f"Segments of later refits ({MIN_K}..{MAX_K}), or auto.")],
     timeout: Timeout = _REPLY_SECONDS,
     bootstrap: Bootstrap = None,
     redis: RedisUrl = None,
 ) -> None:
     """Fix the K of later refits, or let each refit choose it again (auto, the default)."""
-    if k != "auto" and not (k.isdigit() and 2 <= int(k) <= MAX_K):
-        raise fail(f'set-k: K must be a whole number from 2 to {MAX_K}, or "auto"; got {k!r}')
+    if k != "auto" and not (k.isdigit() and MIN_K <= int(k) <= MAX_K):
+        raise fail(f'set-k: K must be a whole number from {MIN_K} to {MAX_K}, or "auto"; got {k!r}')
     _reply(service_settings(bootstrap, redis), {"command": "set_k", "k": k if k == "auto" else int(k)}, timeout)
 
 
 @app.command(epilog=SERVICES_HELP)
 @user_errors
-def status(timeout: Timeout = _REPLY_SECONDS, bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the worker's reply as it is (JSON).")] = False,
+    timeout: Timeout = _REPLY_SECONDS,
+    bootstrap: Bootstrap = None,
+    redis: RedisUrl = None,
+) -> None:
     """The served model, the pin, the K of refits and the last refit, as the worker owning the controls sees them."""
-    _reply(service_settings(bootstrap, redis), {"command": "status"}, timeout)
+    _reply(service_settings(bootstrap, redis), {"command": "status"}, timeout, as_json=as_json)
 
 
 @app.command(epilog=SERVICES_HELP)
@@ -131,16 +153,25 @@ async def _history(settings: Settings, n: int) -> list[Any]:
         await client.aclose()
 
 
-def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
-    """Send `command`, print the reply; exit 1 on an `error` reply or none within `timeout`."""
+def _reply(settings: Settings, command: dict[str, Any], timeout: float, as_json: bool = False) -> None:
+    """Send `command`, print the reply (`as_json`: as the worker sent it); exit 1 on an `error` or `expired`
+    reply or none within `timeout`."""
     with service_errors(settings):
         reply = asyncio.run(ask(settings, command, timeout))
     if reply is None:
         raise fail(
             f"no reply on {settings.models_topic} within {timeout:g}s: is a worker running "
-            f"(`segmenter worker`, with the same SEGMENTER_CONTROL_TOPIC)?",
+            f"(`segmenter worker`, with the same SEGMENTER_CONTROL_TOPIC)? The command expired then (its deadline): "
+            + (
+                "no worker starts it later (one a worker started before may still end and announce its outcome)"
+                if command["command"] == "refit"
+                else "no worker will carry it out later"
+            ),
             1,
         )
+    if as_json:
+        typer.echo(reply.model_dump_json(exclude_none=True))
+        raise typer.Exit(1 if reply.type in ("error", "expired") else 0)
     out.print(describe(reply), highlight=False)
     if reply.gate is not None:
         out.print(scores_table(reply.gate))
@@ -151,16 +182,20 @@ def _reply(settings: Settings, command: dict[str, Any], timeout: float) -> None:
         out.print(drift_summary(reply.drift), highlight=False)
         if reply.drift.segments:
             out.print(drift_table(reply.drift))
-    if reply.type == "error":
+    if reply.type in ("error", "expired"):
         raise typer.Exit(1)
 
 
 async def ask(settings: Settings, command: dict[str, Any], timeout: float | None) -> ModelEvent | None:
-    """Send `command` (with a new `request_id` unless it has one); with a `timeout`, the reply to it (None if
-    none came in time)."""
+    """Send `command` (with a new `request_id` unless it has one, the time it is sent, and with a `timeout` that
+    as its deadline: no worker carries it out later); with a `timeout`, the reply to it (None if none came in time)."""
     await ensure_topics(settings)
     request_id = command.get("request_id") or uuid.uuid4().hex
-    message = json.dumps({k: v for k, v in command.items() if v is not None} | {"request_id": request_id}).encode()
+    sent_at = datetime.now(UTC)
+    stamps = {"request_id": request_id, "sent_at": sent_at.isoformat()}
+    if timeout is not None:
+        stamps["deadline"] = (sent_at + timedelta(seconds=timeout)).isoformat()
+    message = json.dumps({k: v for k, v in command.items() if v is not None} | stamps).encode()
     async with kafka_consumer(settings) as consumer, kafka_producer(settings) as producer:
         replies = TopicPartition(settings.models_topic, 0)  # the topic has one partition (topic_layout)
         consumer.assign([replies])
@@ -172,7 +207,7 @@ async def ask(settings: Settings, command: dict[str, Any], timeout: float | None
             raise ServiceUnavailableError(f"Kafka did not take the command: {error!r}") from error
         if timeout is None:
             return None
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout + _GRACE_SECONDS
         while (left := deadline - time.monotonic()) > 0:
             fetched = await consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
             for record in (r for records in fetched.values() for r in records):

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from rich.live import Live
 from rich.table import Table
 
+from models.presentation import money
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -27,7 +28,6 @@ from segmentation.synthetic import generate_leads
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
 from segmenter.console import err, out, print_impact, steps
 from segmenter.exceptions import OptionError
-from segmenter.formatting import money
 from segmenter.leads_io import LeadTable, lead_records, read_leads, write_leads
 from segmenter.local_state import STATE_FILE, running, save_state
 from segmenter.pipeline import analyze

@@ -1,34 +1,105 @@
 """How the workers' replies on the models topic and the history of model versions are shown to an operator."""
 
-import json
 from collections.abc import Sequence
 
 from rich.table import Table
 
-from models.control import ModelEvent
+from models.control import ModelEvent, StatusReport
 from models.drift import DriftReport
 from models.snapshot import ModelSnapshot
 from models.snapshot_parts import GateReport, LineageEntry
 
-__all__ = ["describe", "drift_summary", "drift_table", "history_table", "lineage_summary", "scores_table"]
+__all__ = [
+    "describe",
+    "drift_summary",
+    "drift_table",
+    "history_table",
+    "lineage_summary",
+    "scores_table",
+    "status_summary",
+]
 
 
 def describe(reply: ModelEvent) -> str:
-    """One line for a reply."""
+    """What a reply says, for an operator: one line, and for a refit the gate refused how to serve its K anyway.
+
+    Examples:
+        >>> from datetime import UTC, datetime
+        >>> describe(ModelEvent(type="rolled_back", cause="rollback", version=7, restored_from=3, k=5,
+        ...     at=datetime(2026, 1, 1, tzinfo=UTC)))
+        'rolled back: serving the content of version 3 as version 7 (K=5)'
+    """
     why = f": {'; '.join(reply.reasons)}" if reply.reasons else ""
-    restored = f", the content of version {reply.restored_from}" if reply.restored_from else ""
-    served = f"version {reply.version}{restored} served" if reply.version else "no model served"
+    served = _serving(reply.version, reply.restored_from, reply.k)
     match reply.type:
         case "status":
-            return "status: " + json.dumps(reply.status.model_dump(mode="json") if reply.status else {})
+            return status_summary(reply)
         case "k_set":
             return f"K of later refits: {reply.status.k if reply.status else None}"
         case "error":
             return f"error{why}"
+        case "expired":
+            return f"expired, nothing done{why}"
         case "rejected":
-            return f"rejected{why}; {served}"
+            anyway = "" if reply.gate is None else "\n" + _serve_anyway(reply.gate.k)
+            return f"rejected{why}; still {served}{anyway}"
         case _:
             return f"{reply.type.replace('_', ' ')}: {served}{why}"
+
+
+def _serving(version: int | None, restored_from: int | None, k: int | None) -> str:
+    if version is None:
+        return "no model served"
+    of_k = f" (K={k})" if k else ""
+    if restored_from and restored_from != version:
+        return f"serving the content of version {restored_from} as version {version}{of_k}"
+    return f"serving version {version}{of_k}"
+
+
+def _serve_anyway(k: int) -> str:
+    return (
+        f"To serve K={k} anyway (the gate judges refits only): fit it offline with `segmenter fit LEADS_FILE --k {k} "
+        "--model-out model.json`, then `segmenter publish model.json`; or `segmenter pin VERSION` for a version "
+        f"with K={k} listed by `segmenter models`."
+    )
+
+
+def status_summary(reply: ModelEvent) -> str:
+    """A status reply as a few labelled lines: the served model and its K apart from the K of later refits.
+
+    Examples:
+        >>> from datetime import UTC, datetime
+        >>> at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        >>> report = StatusReport(served_version=7, current_version=7, pinned=None, k="auto", refit_running=False,
+        ...     sampled_leads=6000, last_refit=None, history=[1, 3, 7])
+        >>> print(status_summary(ModelEvent(type="status", cause="status", version=7, k=5, status=report, at=at)))
+        served model:      version 7, K=5 segments (current in Redis: 7)
+        pinned:            no
+        K of later refits: auto (chosen again by each refit)
+        refit:             not running; 6,000 leads sampled
+        last refit:        none since this worker started
+        made current:      1, 3, 7 (oldest first)
+    """
+    report = reply.status
+    if not isinstance(report, StatusReport):
+        return "status: no report in the reply"
+    served = "none" if report.served_version is None else f"version {report.served_version}"
+    if reply.k:
+        served += f", K={reply.k} segments"
+    later = "auto (chosen again by each refit)" if report.k == "auto" else f"{report.k} (set with `segmenter set-k`)"
+    last = "none since this worker started"
+    if (refit := report.last_refit) is not None:
+        why = f": {'; '.join(refit.reasons)}" if refit.reasons else ""
+        last = f"{refit.outcome} ({refit.cause}) at {refit.at:%Y-%m-%d %H:%M:%S} UTC, version {refit.version}{why}"
+    lines = [
+        ("served model", f"{served} (current in Redis: {report.current_version or 'none'})"),
+        ("pinned", "no" if report.pinned is None else f"version {report.pinned} (`segmenter unpin` to release)"),
+        ("K of later refits", later),
+        ("refit", f"{'running' if report.refit_running else 'not running'}; {report.sampled_leads:,} leads sampled"),
+        ("last refit", last),
+        ("made current", f"{', '.join(map(str, report.history)) or 'none'} (oldest first)"),
+    ]
+    return "\n".join(f"{label + ':':<18} {text}" for label, text in lines)
 
 
 def lineage_summary(lineage: list[LineageEntry]) -> str:
@@ -123,24 +194,33 @@ def history_table(snapshots: Sequence[ModelSnapshot]) -> Table:
         table.add_column(column, justify="right" if column in ("K", "silhouette", "inertia/lead", "moved") else "left")
     for s in snapshots:
         gate = s.gate
-        why = (
-            f"restored from {s.restored_from}"
-            if s.restored_from
-            else f"refit of {gate.served_version}: passed the gate"
-            if gate
-            else "published"
-        )
         table.add_row(
             str(s.version),
             s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             str(len(s.segments)),
-            why,
+            _made_by(s),
             _versus(gate.candidate["silhouette"], gate.served["silhouette"]) if gate else "",
             _versus(gate.candidate["inertia_per_lead"], gate.served["inertia_per_lead"]) if gate else "",
             f"{gate.moved_share:.0%}" if gate else "",
             lineage_summary(s.lineage) if s.lineage else "",
         )
     return table
+
+
+def _made_by(s: ModelSnapshot) -> str:
+    """How a version was made current; an artifact from before `made_by` was recorded says what it can."""
+    made_by = s.made_by or ("refit" if s.gate else "publish" if not s.restored_from else None)
+    match made_by:
+        case "refit":
+            return f"refit of {s.gate.served_version}: passed the gate" if s.gate else "refit"
+        case "rollback":
+            return f"rollback to the content of {s.restored_from}"
+        case "pin":
+            return f"pin of the content of {s.restored_from}"
+        case "publish":
+            return "published"
+        case _:
+            return f"restored from {s.restored_from} (rollback or pin)"
 
 
 def _versus(candidate: float, served: float) -> str:

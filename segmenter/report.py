@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from models.presentation import money
 from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
 from segmentation.selection import KScore
-from segmenter.formatting import money
 from segmenter.pipeline import IMPACT_BASIS, Analysis
 
 __all__ = ["write_report"]

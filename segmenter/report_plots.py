@@ -8,9 +8,11 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from models.presentation import segment_colours
 from segmentation.density import DensityComparison
 from segmentation.selection import KScore
 
@@ -149,7 +151,9 @@ def _colors(labels: Sequence[int] | np.ndarray, palette: str) -> np.ndarray:
 
 
 def _segment_colors(labels: Sequence[int] | np.ndarray, k: int) -> np.ndarray:
-    return _colors(labels, "tab10" if k <= 10 else "tab20")
+    """RGBA per segment place, from the colours the dashboard and every other view give the segments."""
+    colours = segment_colours(k)
+    return to_rgba_array([colours[label % k] for label in np.asarray(labels, dtype=int)])
 
 
 def _handles(colors: np.ndarray) -> list[Line2D]:

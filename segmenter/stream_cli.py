@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from pathlib import Path
@@ -15,13 +16,14 @@ from rich.table import Table
 from models.control import Command, ModelEvent
 from models.events import DeadLetter, LeadEvent, SegmentAssigned, SegmentTransition
 from models.settings import Settings
+from segmentation.exceptions import SegmenterError
 from segmenter import leads_io
-from segmenter.app import DropInvalid, Quiet, app, user_errors
-from segmenter.console import err, out, steps
+from segmenter.app import DropInvalid, Quiet, app, error_text, user_errors
+from segmenter.console import dropped_rows, err, out, steps, warn_dropped
 from segmenter.exceptions import NoAssignmentsError
 from segmenter.leads_io import lead_records, read_model
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
-from streams.app import run_worker
+from streams.app import run_worker, start_line
 from streams.clients import REDIS_ERRORS, ensure_topics, kafka_consumer, kafka_producer, redis_client
 from streams.exceptions import ServiceUnavailableError
 from streams.model_plane import publish_model
@@ -34,20 +36,29 @@ __all__ = ["produce", "publish", "schema", "tail", "worker"]
 def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
     """Run the streaming worker: leads in, segment-and-strategy events out, until Ctrl-C."""
     settings = service_settings(bootstrap, redis)
-    err.print(
+
+    def say(message: str, level: int = logging.INFO) -> None:  # in the log format: JSON lines are all JSON
+        typer.echo(start_line(settings, message, level), err=True)
+
+    say(
         f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
-        f"{settings.partitions} partitions, {settings.engine} engine",
-        highlight=False,
+        f"{settings.partitions} partitions, {settings.engine} engine"
     )
     seed = None
-    if settings.refit_seed_file is not None:
-        seed = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True).X
-        err.print(
-            f"refit sample: {len(seed):,} leads read from {settings.refit_seed_file} (added if the sample is empty)",
-            highlight=False,
-        )
-    with service_errors(settings):  # the usual failures at start (no broker, credentials refused) in one line
-        asyncio.run(ensure_topics(settings))
+    try:
+        if settings.refit_seed_file is not None:
+            table = leads_io.read_leads(settings.refit_seed_file, drop_invalid=True)
+            if dropped := dropped_rows(table):
+                say(f"{settings.refit_seed_file}: {dropped}", logging.WARNING)
+            seed = table.X
+            say(f"refit sample: {len(seed):,} leads read from {settings.refit_seed_file} (added if it is empty)")
+        with service_errors(settings):  # the usual failures at start (no broker, credentials refused) in one line
+            asyncio.run(ensure_topics(settings))
+    except (SegmenterError, OSError) as error:
+        if settings.log_format != "json":
+            raise  # one red line from user_errors
+        say(error_text(error), logging.ERROR)
+        raise typer.Exit(2) from None
     run_worker(settings, seed)
 
 
@@ -93,7 +104,9 @@ def produce(
 ) -> None:
     """Send leads from a file to the leads topic (SEGMENTER_LEADS_TOPIC), keyed by lead_id."""
     settings = service_settings(bootstrap, redis)
-    records = lead_records(leads_io.read_leads(input_file, drop_invalid=drop_invalid))
+    table = leads_io.read_leads(input_file, drop_invalid=drop_invalid)
+    warn_dropped(table)
+    records = lead_records(table)
     with service_errors(settings):
         sent = asyncio.run(_produce(settings, records, rate, quiet))
     err.print(f"sent {sent:,} leads to {settings.leads_topic}", highlight=False)

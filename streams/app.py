@@ -2,10 +2,13 @@
 
 import gc
 import logging
+import signal
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import faust
 import mode
@@ -23,10 +26,10 @@ from streams.clients import (
     redis_client,
 )
 from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
-from streams.operations import Activity, Check, WebServer, logging_config
+from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
 from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
 
-__all__ = ["create_app", "run_worker"]
+__all__ = ["create_app", "run_worker", "start_line"]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,15 @@ def create_app(
     if settings.web_port:
         checks = _readiness(holder, health, joined)
         services.append(WebServer(settings, holder, activity, checks))
-    _add_control(app, settings, Controller(store, holder, refitter, announce_event, drift.report), refitter)
+    controller = Controller(
+        store, holder, refitter, announce_event, drift.report, ttl_seconds=settings.command_ttl_seconds
+    )
+    _add_control(app, settings, controller, refitter)
+
+    @app.timer(activity.progress_seconds)  # type: ignore[untyped-decorator]
+    async def say_progress() -> None:  # its lag is read as /metrics reads it, at the same moment
+        activity.progress()
+
     if settings.drift_check_seconds:
 
         @app.timer(settings.drift_check_seconds)  # type: ignore[untyped-decorator]
@@ -113,8 +124,9 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
 
     @app.agent(control, name="control", concurrency=1)
     async def on_command(commands: faust.StreamT[bytes]) -> None:
-        async for value in commands:
-            await controller.handle(value)
+        async for event in commands.events():  # the record's time ages a command sent without `sent_at`
+            timestamp = event.message.timestamp
+            await controller.handle(event.value, datetime.fromtimestamp(timestamp, UTC) if timestamp > 0 else None)
 
     if settings.refit_interval_seconds:
 
@@ -180,9 +192,43 @@ def run_worker(settings: Settings, seed: np.ndarray | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix=f"segmenter-{settings.app_id}-") as datadir:
         app, services = create_app(settings, Path(datadir), seed)
         _pace_garbage_collection()
-        faust.Worker(
-            app, *services, loglevel=settings.log_level, logging_config=logging_config(settings), quiet=True
-        ).execute_from_commandline()
+        engine = next((s for s in services if isinstance(s, BatchEngine)), None)
+        uncommitted = (lambda: engine.uncommitted) if engine else partial(_agent_uncommitted, app)
+        _Worker(
+            app, *services, loglevel=settings.log_level, logging_config=logging_config(settings), quiet=True,
+            uncommitted=uncommitted,
+        ).execute_from_commandline()  # fmt: skip
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, which also logs why it stopped (a signal, an error) and what it left uncommitted."""
+
+    def __init__(self, *args: Any, uncommitted: Callable[[], int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._uncommitted = uncommitted
+        self._signal: signal.Signals | None = None
+
+    def _repr_name(self) -> str:  # named as Faust's in its lines ("[^Worker]: Ready" is kept and awaited)
+        return "Worker"
+
+    def _schedule_shutdown(self, sig: signal.Signals) -> None:  # mode's one way from SIGINT and SIGTERM to a stop
+        self._signal = self._signal or sig
+        super()._schedule_shutdown(sig)
+
+    def _shutdown_loop(self) -> None:  # mode calls it once every service has stopped
+        level, message = stop_message(
+            self._signal.name if self._signal else None, self.crash_reason, self._uncommitted()
+        )
+        log.log(level, "%s", message)
+        super()._shutdown_loop()
+
+
+def _agent_uncommitted(app: faust.App) -> int:
+    """The `agent` engine's leads read and not committed, as Faust's consumer keeps them: not yet acknowledged by
+    the agent, or acknowledged and not committed."""
+    consumer = app.consumer
+    acked = consumer._acked  # type: ignore[attr-defined]
+    return len(consumer._unacked_messages) + sum(len(offsets) for offsets in acked.values())  # type: ignore[attr-defined]
 
 
 def _pace_garbage_collection() -> None:

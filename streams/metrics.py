@@ -3,7 +3,7 @@ error classes, refit outcomes, topic partitions; never a lead id. The hot path t
 (`streams.activity`), never once per lead."""
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -12,6 +12,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+
+from models.events import ERROR_CLASSES
 
 __all__ = [
     "ASSIGNED",
@@ -112,16 +114,24 @@ MODEL_STALE = Gauge(
 REDIS_UP.set(1)
 KAFKA_DELIVERY_UP.set(1)
 DRIFT_SCORE.set(float("nan"))
+# Every labelled series exists at 0 from the start, so that an alert on it sees 0 rather than no data.
+for _error_class in ERROR_CLASSES:
+    DEAD_LETTERED.labels(error_class=_error_class)
+for _outcome in ("promoted", "rejected", "error"):
+    REFITS.labels(outcome=_outcome)
 
 _model_created_at = 0.0
 _MODEL_AGE.set_function(lambda: time.time() - _model_created_at if _model_created_at else 0.0)
 
 
-def model_served(version: int, segments: int, created_at: float) -> None:
-    """Record the model now served: its version, K and creation time (epoch seconds)."""
+def model_served(version: int, segment_ids: Sequence[int], created_at: float) -> None:
+    """Record the model now served: its version, K and creation time (epoch seconds); each of its segments'
+    assigned counter exists from now on, at 0 until a lead is assigned to it."""
     global _model_created_at
     MODEL_VERSION.set(version)
-    MODEL_SEGMENTS.set(segments)
+    MODEL_SEGMENTS.set(len(segment_ids))
+    for segment_id in segment_ids:
+        ASSIGNED.labels(segment_id=str(segment_id))
     _model_created_at = created_at
 
 

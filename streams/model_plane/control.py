@@ -1,8 +1,10 @@
 """Operator commands from the control topic: each gets exactly one reply on the models topic, and nothing an
-operator sends can stop a worker (a bad command gets an `error` reply and changes nothing)."""
+operator sends can stop a worker (a bad command gets an `error` reply and changes nothing, an expired one an
+`expired` reply and changes nothing)."""
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from models.control import (
     KSetting,
@@ -14,6 +16,8 @@ from models.control import (
     Status,
     StatusReport,
     Unpin,
+    command_age,
+    expiry,
     parse_command,
     request_id_of,
 )
@@ -43,20 +47,35 @@ class Controller:
         refitter: Refitter,
         announce: Callable[[ModelEvent], Awaitable[None]],
         drift: Callable[[], DriftReport] | None = None,
+        *,
+        ttl_seconds: float = 60,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._ttl_seconds = ttl_seconds
+        self._clock = clock
         self._store = store
         self._holder = holder
         self._refitter = refitter
         self._announce = announce
         self._drift = drift
 
-    async def handle(self, value: bytes | None) -> None:
-        """Carry out the command in `value` and announce its reply (a refit's reply comes when it ends)."""
+    async def handle(self, value: bytes | None, record_time: datetime | None = None) -> None:
+        """Carry out the command in `value` and announce its reply (a refit's reply comes when it ends); a command
+        past its deadline or older than the TTL (from its `sent_at`, else `record_time`, the Kafka record's) gets
+        an `expired` reply instead."""
         request_id, cause = request_id_of(value), "invalid"
         try:
             command = parse_command(value)
             cause = command.command
-            event = await self._carry_out(command)
+            now = self._clock()
+            if (why := expiry(command, now, self._ttl_seconds, record_time)) is not None:
+                age = command_age(command, now, record_time)
+                event: ModelEvent | None = reply(
+                    "expired", self._holder, cause=cause, request_id=request_id, reasons=(why,),
+                    age_seconds=None if age is None else round(age, 3),
+                )  # fmt: skip
+            else:
+                event = await self._carry_out(command)
         except SegmenterError as error:  # a malformed command, one that cannot be carried out, Redis down
             event = self._error(request_id, cause, str(error))
         except Exception as error:  # noqa: BLE001 - an operator's message must never stop a worker
@@ -64,8 +83,8 @@ class Controller:
             event = self._error(request_id, cause, f"internal error: {type(error).__name__}: {error}")
         if event is None:
             return
-        if event.type == "error":
-            log.warning("control message refused: %s", "; ".join(event.reasons))
+        if event.type in ("error", "expired"):
+            log.warning("control message %s: %s", "refused" if event.type == "error" else "expired", event.reasons[0])
         try:
             await self._announce(event)
         except ServiceUnavailableError as error:
@@ -110,7 +129,7 @@ class Controller:
             raise ConfigError(
                 f"version {target.version} is what is served already (content of {current.content_version})"
             )
-        back = target.restored(next_version(current_version), current)
+        back = target.restored(next_version(current_version), current, "rollback")
         event = await promote(
             self._store, self._holder, back, kind="rolled_back", cause="rollback", request_id=rid,
             previous_version=current_version,
@@ -134,7 +153,7 @@ class Controller:
         pinned = target if current is None else current
         event = served(pinned, kind="pinned", cause="pin", request_id=rid, previous_version=current_version)
         if current is not None and current.content_version != target.content_version:
-            pinned = target.restored(next_version(current_version), current)
+            pinned = target.restored(next_version(current_version), current, "pin")
             event = await promote(
                 self._store, self._holder, pinned, kind="pinned", cause="pin", request_id=rid,
                 previous_version=current_version, despite_pin=True,

@@ -12,7 +12,7 @@ from streams.model_plane.store import ModelStore
 
 __all__ = ["promote", "reply", "served"]
 
-Reply = Literal["rejected", "unpinned", "k_set", "status", "error"]
+Reply = Literal["rejected", "unpinned", "k_set", "status", "error", "expired"]
 Served = Literal["promoted", "rolled_back", "pinned"]
 
 
@@ -74,7 +74,10 @@ async def promote(
     despite_pin: bool = False,
 ) -> ModelEvent:
     """Publish `snapshot` as the current model (refused while a version is pinned unless `despite_pin`: the pin
-    itself), swap `holder` to it if this worker has one, and return the event that says so."""
+    itself), swap `holder` to it if this worker has one, and return the event that says so. A promoted snapshot
+    records that `segmenter publish` or a refit made it (a rollback's or pin's says so already)."""
+    if kind == "promoted":
+        snapshot = snapshot.model_copy(update={"made_by": "publish" if cause == "publish" else "refit"})
     await store.publish(snapshot, despite_pin=despite_pin)
     if holder is not None:
         await holder.refresh()

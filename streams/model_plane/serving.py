@@ -114,7 +114,7 @@ class ModelHolder(mode.Service):
             self._recovered()
             self.model = model
             self._loaded.set()
-            metrics.model_served(snapshot.version, len(snapshot.segments), snapshot.created_at.timestamp())
+            metrics.model_served(snapshot.version, snapshot.segment_ids, snapshot.created_at.timestamp())
             log.info("serving model version %s (%s segments)", snapshot.version, len(snapshot.segments))
             return True
 

@@ -4,7 +4,7 @@ worker's logging. Imports `streams.routing` (the types of what was routed), `str
 model), `models`, `segmentation` and the shared `streams.metrics`; nothing imports it but the app."""
 
 from streams.operations.activity import Activity
-from streams.operations.logs import logging_config
+from streams.operations.logs import logging_config, start_line, stop_message
 from streams.operations.web import Check, WebServer
 
-__all__ = ["Activity", "Check", "WebServer", "logging_config"]
+__all__ = ["Activity", "Check", "WebServer", "logging_config", "start_line", "stop_message"]

@@ -1,7 +1,7 @@
 """What the worker routed lately: counted once per batch into Prometheus, kept in a short window for the
 dashboard (per-segment counts, recent transitions and dead letters, a sample of feature rows), and said in a
-progress line at most every `progress_seconds` while routing. Nothing here runs once per lead in Python
-except one C-level count of the batch's segment ids."""
+progress line (`progress`, which the worker calls every `progress_seconds`) when leads were routed since the last.
+Nothing here runs once per lead in Python except one C-level count of the batch's segment ids."""
 
 import logging
 import time
@@ -67,9 +67,10 @@ class Activity:
         self._next_row = 0
         self._version = 0
         self._points_per_batch = points_per_batch
-        self._progress_seconds = progress_seconds
+        self.progress_seconds = progress_seconds
         self._progress_at = self.started_at
         self._progress_from = 0
+        self._busy = 0.0  # seconds spent routing the batches since the last progress line
         self._sampled_at = 0.0
         self._assigned_counters: dict[int, Any] = {}  # the labelled child per segment id, looked up once
 
@@ -82,6 +83,7 @@ class Activity:
         by_segment = Counter(map(_SEGMENT_ID, outputs))
         dead = Counter(r.error_class for r in rejected)
         self.received += batch.received
+        self._busy += batch.seconds
         self.assigned.update(by_segment)
         self.dead_lettered.update(dead)
         self.transitions += len(moved)
@@ -104,8 +106,6 @@ class Activity:
             self._sampled_at = now
             self._observe_latency(now, batch.valid)
             self._keep_rows(batch.X, outputs)
-        if now - self._progress_at >= self._progress_seconds:
-            self._progress(now)
 
     def window(self) -> Window:
         """The counts of the last `window_seconds`."""
@@ -188,16 +188,24 @@ class Activity:
         self._row_segments[start:end] = segments[: end - start]
         self._next_row = end % len(self._rows)
 
-    def _progress(self, now: float) -> None:
-        leads, seconds = self.received - self._progress_from, now - self._progress_at
-        lag = sum(metrics.consumer_lag().values())
+    def progress(self) -> None:
+        """Log what was routed since the last line, if anything: its rate while routing (idle time left out),
+        the totals, and the lag as `segmenter_consumer_lag_records` shows it now (between batches, when called
+        from a timer)."""
+        now = self._clock()
+        leads, seconds, busy = self.received - self._progress_from, now - self._progress_at, self._busy
+        if not leads:
+            self._progress_at = now
+            return
         log.info(
-            "routed %d leads in the last %.0fs (%.0f/s); %d assigned, %d dead-lettered since start; lag %d",
+            "routed %d leads in the last %.0fs (%.0f/s over the %.0f ms spent routing them); %d assigned, %d "
+            "dead-lettered since start; lag %d",
             leads,
             seconds,
-            leads / seconds,
+            leads / busy if busy > 0 else 0.0,
+            busy * 1000,
             self.assigned.total(),
             self.dead_lettered.total(),
-            lag,
+            sum(metrics.consumer_lag().values()),
         )
-        self._progress_at, self._progress_from = now, self.received
+        self._progress_at, self._progress_from, self._busy = now, self.received, 0.0

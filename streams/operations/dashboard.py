@@ -83,6 +83,7 @@ def _model(model: ServingModel) -> dict[str, Any]:
             for s in snapshot.segments
         ],
         "restored_from": snapshot.restored_from,
+        "made_by": snapshot.made_by,
         "gate": None if snapshot.gate is None else snapshot.gate.model_dump(mode="json"),
         "lineage": [entry.model_dump(mode="json", by_alias=True) for entry in snapshot.lineage or []],
     }

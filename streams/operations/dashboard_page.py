@@ -6,27 +6,27 @@ import html
 from datetime import UTC, datetime
 from typing import Any
 
+from models.presentation import money, segment_colours
+
 __all__ = ["PAGE", "panel"]
 
-_PALETTE = [
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-]
-_W, _H, _PAD = 460, 320, 16
+_OTHER = "#b0b0b0"  # a segment the served model no longer has (still counted since start)
+# The scatter's drawing area: left and bottom margins hold the axes' ticks and names.
+_W, _H, _PAD, _LEFT, _BOTTOM = 640, 400, 12, 52, 40
+
+
+def colours_of(s: dict[str, Any]) -> dict[int, str]:
+    """Each segment's colour: by its place in the served model, as in the HTML report and the CLI's figures."""
+    model = s["model"]
+    ids = [seg["id"] for seg in model["segments"]] if model else [seg["id"] for seg in s["segments"]]
+    colours = dict(zip(ids, segment_colours(len(ids)), strict=True)) if ids else {}
+    return {seg["id"]: colours.get(seg["id"], _OTHER) for seg in s["segments"]}
 
 
 def panel(s: dict[str, Any]) -> str:
     """The dashboard's live part, as HTML."""
     model, totals, window = s["model"], s["totals"], s["window"]
-    colours = {seg["id"]: _PALETTE[i % len(_PALETTE)] for i, seg in enumerate(s["segments"])}
+    colours = colours_of(s)
     out = [
         '<section class="cards">',
         _card("Leads read", totals["received"], "total-received"),
@@ -57,6 +57,7 @@ def panel(s: dict[str, Any]) -> str:
     out.append("</table>")
     out.append('<div class="row"><div><h2>Recent leads (PCA of scaled features)</h2>')
     out.append(_scatter_svg(s["scatter"], colours))
+    out.append(_legend(s["segments"], colours) if s["scatter"]["x"] else "")
     out.append("</div><div><h2>Model served</h2>")
     out.append(_model_html(model))
     out.append("</div></div>")
@@ -122,7 +123,10 @@ def _model_html(model: dict[str, Any] | None) -> str:
     if fit["k_selection"]:
         lines.append(f"<p>K chosen: {_e(fit['k_selection'])}</p>")
     if model["restored_from"]:
-        lines.append(f"<p>content of version {model['restored_from']} (rolled back or pinned)</p>")
+        how = {"rollback": "by a rollback", "pin": "by a pin"}.get(model.get("made_by") or "", "rolled back or pinned")
+        lines.append(
+            f"<p>serving the content of version {model['restored_from']} as version {model['version']} ({how})</p>"
+        )
     if gate := model["gate"]:
         scores = ", ".join(
             f"{_e(name)} {value:.3g} (served {gate['served'].get(name, float('nan')):.3g})"
@@ -145,10 +149,22 @@ def _model_html(model: dict[str, Any] | None) -> str:
     rows = "".join(
         f"<tr><td>{seg['id']}</td><td>{_e(seg['name'])}</td><td>{seg['share_at_fit']:.1%}</td>"
         f"<td>{_e(seg['strategy']['message'])}</td><td>{seg['strategy']['expected_close_rate']:.0%}</td>"
-        f"<td>{seg['strategy']['avg_deal_size']:,.0f}</td></tr>"
+        f'<td class="num">{money(seg["strategy"]["avg_deal_size"])}</td></tr>'
         for seg in model["segments"]
     )
     return "".join(lines) + f'<table id="model-segments">{head}{rows}</table>'
+
+
+def _legend(segments: list[dict[str, Any]], colours: dict[int, str]) -> str:
+    items = "".join(
+        f'<li><i style="background:{colours[seg["id"]]}"></i> {seg["id"]} {_e(seg["name"])}</li>' for seg in segments
+    )
+    return f'<ul class="legend" id="scatter-legend">{items}<li><b class="ring"></b> segment centre</li></ul>'
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    """Three tick values across [low, high]: its ends and middle."""
+    return [low, (low + high) / 2, high]
 
 
 def _scatter_svg(scatter: dict[str, Any], colours: dict[int, str]) -> str:
@@ -158,11 +174,12 @@ def _scatter_svg(scatter: dict[str, Any], colours: dict[int, str]) -> str:
     all_x = xs + [c["x"] for c in scatter["centroids"]]
     all_y = ys + [c["y"] for c in scatter["centroids"]]
     x0, x1, y0, y1 = min(all_x), max(all_x), min(all_y), max(all_y)
-    sx = (_W - 2 * _PAD) / ((x1 - x0) or 1)
-    sy = (_H - 2 * _PAD) / ((y1 - y0) or 1)
+    sx = (_W - _LEFT - 2 * _PAD) / ((x1 - x0) or 1)
+    sy = (_H - _BOTTOM - 2 * _PAD) / ((y1 - y0) or 1)
+    bottom = _H - _BOTTOM - _PAD
 
     def at(x: float, y: float) -> tuple[float, float]:
-        return _PAD + (x - x0) * sx, _H - _PAD - (y - y0) * sy
+        return _LEFT + _PAD + (x - x0) * sx, bottom - (y - y0) * sy
 
     def dot(x: float, y: float, colour: str) -> str:
         cx, cy = at(x, y)
@@ -175,11 +192,25 @@ def _scatter_svg(scatter: dict[str, Any], colours: dict[int, str]) -> str:
             f'<text x="{cx + 9:.1f}" y="{cy - 9:.1f}">{c["id"]}</text></g>'
         )
 
-    dots = "".join(dot(x, y, colours.get(seg, "#999")) for x, y, seg in zip(xs, ys, scatter["segment_id"], strict=True))
+    dots = "".join(dot(x, y, colours.get(seg, _OTHER)) for x, y, seg in zip(xs, ys, scatter["segment_id"], strict=True))
     centres = "".join(centre(c) for c in scatter["centroids"])
+    axis_y = _H - _BOTTOM
+    axes = [
+        f'<line class="axis" x1="{_LEFT}" y1="{axis_y}" x2="{_W}" y2="{axis_y}"/>',
+        f'<line class="axis" x1="{_LEFT}" y1="0" x2="{_LEFT}" y2="{axis_y}"/>',
+        f'<text x="{(_LEFT + _W) / 2:.0f}" y="{_H - 6}" text-anchor="middle">principal axis 1</text>',
+        f'<text transform="translate(14 {axis_y / 2:.0f}) rotate(-90)" text-anchor="middle">principal axis 2</text>',
+    ]
+    for x in _ticks(x0, x1):
+        cx = at(x, y0)[0]
+        axes.append(f'<text x="{cx:.1f}" y="{axis_y + 16}" text-anchor="middle">{x:.2g}</text>')
+    for y in _ticks(y0, y1):
+        cy = at(x0, y)[1]
+        axes.append(f'<text x="{_LEFT - 6}" y="{cy + 4:.1f}" text-anchor="end">{y:.2g}</text>')
     return (
-        f'<svg id="scatter" data-points="{len(xs)}" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}">'
-        f'<rect width="{_W}" height="{_H}" fill="#fafafa" stroke="#ddd"/>{dots}{centres}</svg>'
+        f'<svg id="scatter" data-points="{len(xs)}" viewBox="0 0 {_W} {_H}" preserveAspectRatio="xMidYMid meet">'
+        f'<rect x="{_LEFT}" width="{_W - _LEFT}" height="{axis_y}" fill="#fafafa"/>{"".join(axes)}{dots}{centres}'
+        "</svg>"
     )
 
 
@@ -188,16 +219,23 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:16px 24px;color:#222;background:#fff}
+main{width:100%}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}h2 small{font-weight:normal;color:#666}
 #status{color:#666;font-size:12px}
 .cards{display:flex;flex-wrap:wrap;gap:8px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:110px}
 .label{font-size:11px;color:#666;text-transform:uppercase}.value{font-size:20px;font-weight:600}
-table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
+table{border-collapse:collapse;font-size:13px;width:100%}
+td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 i{display:inline-block;width:10px;height:10px;border-radius:5px}
 .bar{display:inline-block;height:8px;background:#4e79a7;vertical-align:middle}
-.row{display:flex;flex-wrap:wrap;gap:32px}.none{color:#888}svg text{font-size:11px}
+.row{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:32px;align-items:start}
+.row>div{min-width:0}.none{color:#888}
+#scatter{width:100%;height:auto;max-height:70vh;display:block}svg text{font-size:11px;fill:#444}
+svg .axis{stroke:#888;stroke-width:1}
+.legend{list-style:none;padding:0;margin:6px 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}
+.ring{display:inline-block;width:10px;height:10px;border-radius:6px;border:2px solid #222;vertical-align:middle}
 </style></head>
 <body><h1>Lead Segmenter</h1><div id="status">live: refreshes every 2 s</div>
 <main id="panel"><!--panel--></main>

@@ -11,7 +11,7 @@ from typing import Any
 
 from models.settings import Settings
 
-__all__ = ["JsonFormatter", "QuietFrameworks", "logging_config"]
+__all__ = ["JsonFormatter", "QuietFrameworks", "logging_config", "start_line", "stop_message"]
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 _FRAMEWORKS = ("faust", "mode", "aiokafka", "kafka", "aiohttp", "asyncio", "redis")
@@ -70,6 +70,44 @@ class JsonFormatter(logging.Formatter):
 
 
 JsonFormatter.converter = time.gmtime
+
+
+def start_line(settings: Settings, message: str, level: int = logging.INFO) -> str:
+    """A line the worker says before its logging is set up (what it connects to, a failure at start): with
+    `SEGMENTER_LOG_FORMAT=json` one JSON object like every later line, else the message as it is.
+
+    Examples:
+        >>> start_line(Settings(), "worker lead-segmenter: Kafka localhost:9092")
+        'worker lead-segmenter: Kafka localhost:9092'
+        >>> line = json.loads(start_line(Settings(log_format="json"), "no broker", logging.ERROR))
+        >>> line["level"], line["logger"], line["message"]
+        ('ERROR', 'segmenter.worker', 'no broker')
+    """
+    if settings.log_format != "json":
+        return message
+    record = logging.LogRecord("segmenter.worker", level, __file__, 0, message, None, None)
+    return JsonFormatter().format(record)
+
+
+def stop_message(signal_name: str | None, error: BaseException | None, uncommitted: int) -> tuple[int, str]:
+    """The level and line the worker logs as it stops: why (a signal, an error, or neither: its app stopped) and
+    what it left uncommitted (leads read whose offsets are not committed: their next owner routes them again).
+
+    Examples:
+        >>> stop_message("SIGTERM", None, 0)
+        (20, 'worker stopped on signal SIGTERM; every lead it read is committed')
+        >>> print(stop_message(None, RuntimeError("boom"), 12)[1])
+        worker stopped by an error (RuntimeError('boom')); 12 leads read and not committed: the next owner of
+        their partitions routes them again
+    """
+    what = (
+        "every lead it read is committed"
+        if not uncommitted
+        else f"{uncommitted} leads read and not committed: the next owner of their partitions routes them again"
+    )
+    if error is not None:
+        return logging.ERROR, f"worker stopped by an error ({error!r}); {what}"
+    return logging.INFO, f"worker stopped on {f'signal {signal_name}' if signal_name else 'its app stopping'}; {what}"
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

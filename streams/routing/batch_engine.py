@@ -50,6 +50,7 @@ class BatchEngine(mode.Service):
         self._consumer: AIOKafkaConsumer
         self.joined = False  # the group was joined at least once (partitions assigned, possibly none)
         self._positions: dict[TopicPartition, int] = {}  # next offset to route, per partition
+        self.uncommitted = 0  # leads read whose offsets are not committed yet
 
     async def on_start(self) -> None:
         s = self._settings
@@ -86,6 +87,7 @@ class BatchEngine(mode.Service):
             if not fetched:
                 continue
             raws = [record for records in fetched.values() for record in records]
+            self.uncommitted += len(raws)
             async with self.in_flight:
                 try:
                     await self._router.route(raws, self._stopping)
@@ -96,7 +98,7 @@ class BatchEngine(mode.Service):
                 await self.committed()
                 positions = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
                 self._positions.update(positions)
-                self._commit_sent = asyncio.create_task(self._commit(positions))
+                self._commit_sent = asyncio.create_task(self._commit(positions, len(raws)))
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records not yet routed per partition held, as far as the last fetch told (`metrics.LagSource`)."""
@@ -115,9 +117,10 @@ class BatchEngine(mode.Service):
             if not sent.cancelled():
                 sent.result()
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int], leads: int) -> None:
         # Bounded: a commit in flight when the broker went away was seen to wait forever, stalling the loop.
         try:
             await asyncio.wait_for(self._consumer.commit(offsets), self._settings.kafka_session_timeout_seconds)
+            self.uncommitted -= leads
         except (KafkaError, TimeoutError) as error:  # e.g. the partitions moved: their new owner routes them again
             log.warning("offsets of a routed batch not committed (%r): its leads may be routed again", error)

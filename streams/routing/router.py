@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class RoutedBatch:
     """One delivered batch, as its listeners see it: each lead counted once, either in `outputs` (its segment
-    reached Kafka; `valid[i]`, `outputs[i]` and `X[i]` are the same lead) or in `rejected` (dead-lettered: invalid,
-    or an output the broker refused). `started` is when routing it began (`time.time()`)."""
+        reached Kafka; `valid[i]`, `outputs[i]` and `X[i]` are the same lead) or in `rejected` (dead-lettered: invalid,
+        or an output the broker refused). `started` is when routing it began (`time.time()`), `seconds` how long it took
+    to its last acknowledgement."""
 
     received: int
     model: ServingModel
@@ -37,6 +38,7 @@ class RoutedBatch:
     moved: Sequence[Routed]
     X: np.ndarray
     started: float
+    seconds: float = 0.0
 
 
 class BatchRouter:
@@ -85,7 +87,7 @@ class BatchRouter:
             valid, outputs, X, refused = _delivered(valid, outputs, X, refused)
             rejected += refused
             moved = [output for output in outputs if output.transition is not None]
-        batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started)
+        batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started, time.time() - started)
         for listener in self._listeners:
             listener(batch)
         await self._previous.set_many({o.lead_id: o.segment_id for o in outputs})

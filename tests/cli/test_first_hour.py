@@ -106,7 +106,7 @@ def test_fit_prints_the_skipped_comparison_and_what_the_lift_rests_on(leads: Pat
 def test_k_1_is_refused_and_says_why(leads: Path, tmp_path: Path) -> None:
     code, _, stderr = run("fit", leads, "--model-out", tmp_path / "m.json", "--k", "1")
     assert code == 2
-    assert "--k 1: give 2 to 50 segments; one segment is one campaign for all leads" in one_line_error(stderr)
+    assert "--k 1: give 2 to 30 segments; one segment is one campaign for all leads" in one_line_error(stderr)
 
 
 def dialects(leads: Path, tmp_path: Path) -> dict[str, Path]:

@@ -3,12 +3,15 @@ refit serves only if its gate passes, a rollback reaches every worker, and a pin
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from aiokafka import AIOKafkaProducer
 
 from models.control import ModelEvent, StatusReport
 from segmentation.synthetic import generate_leads
@@ -30,6 +33,24 @@ def refit_env(kafka: str, redis_url: str, tmp_path: Path, sample: np.ndarray) ->
     )
     publish(env, model_file(tmp_path, k=5, version=1)[0])
     return env
+
+
+def two_models(kafka: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """A worker's settings, with version 1 (K=5) then version 2 (K=4) published."""
+    env = os.environ | worker_env(kafka, redis_url)
+    publish(env, model_file(tmp_path, k=5, version=1)[0])
+    publish(env, model_file(tmp_path, k=4, version=2)[0])
+    return env
+
+
+async def send_dated(kafka: str, topic: str, value: bytes, age_seconds: float = 120) -> None:
+    """Send `value` with a record timestamp `age_seconds` in the past."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, timestamp_ms=int((time.time() - age_seconds) * 1000))
+    finally:
+        await producer.stop()
 
 
 def command(env: dict[str, str], timeout: float = 30, **fields: Any) -> ModelEvent:
@@ -107,9 +128,7 @@ def test_k_chosen_again_serves_a_sixth_group_and_set_k_holds_it(
 def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url)
-    publish(env, model_file(tmp_path, k=5, version=1)[0])
-    publish(env, model_file(tmp_path, k=4, version=2)[0])
+    env = two_models(kafka_bootstrap, redis_url, tmp_path)
     workers = [Worker(env, tmp_path).launch() for _ in range(2)]
     for worker in workers:
         worker.wait_ready()
@@ -122,7 +141,7 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
         assert swapped is not None and swapped - back.at.timestamp() <= 1.0
     assert served_versions(env, 40, first=3) == {back.version}
     listed = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=env, capture_output=True, text=True)
-    assert listed.returncode == 0 and "restored from 1" in listed.stdout, listed.stderr
+    assert listed.returncode == 0 and "rollback to the content of 1" in listed.stdout, listed.stderr
     empty = os.environ | worker_env(kafka_bootstrap, redis_url)
     nothing = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=empty, capture_output=True, text=True)
     assert nothing.returncode == 2 and "no model published" in nothing.stderr
@@ -137,5 +156,48 @@ def test_rollback_reaches_every_worker_and_a_pin_holds_across_a_restart(
     refused = command(env, command="rollback")
     assert refused.type == "error" and "pinned" in refused.reasons[0]
     assert command(env, command="unpin").type == "unpinned"
-    assert command(env, command="rollback").type == "rolled_back"
+    back = subprocess.run([sys.executable, "-m", "segmenter", "rollback"], env=env, capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    assert re.fullmatch(r"rolled back: serving the content of version 1 as version \d+ \(K=5\)\n", back.stdout)
+    listed = subprocess.run([sys.executable, "-m", "segmenter", "models"], env=env, capture_output=True, text=True)
+    assert "pin of the content of 2" in listed.stdout and listed.stdout.count("rollback to the content of 1") == 2
     restarted.stop()
+
+
+def test_a_command_no_worker_took_in_time_expires_and_changes_nothing(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = two_models(kafka_bootstrap, redis_url, tmp_path)
+    unanswered = subprocess.run(
+        [sys.executable, "-m", "segmenter", "rollback", "--timeout", "1"], env=env, capture_output=True, text=True
+    )
+    assert unanswered.returncode == 1 and "no worker will carry it out later" in unanswered.stderr, unanswered.stderr
+    # As kcat sends it: no sent_at, so the record's own time (here two minutes ago) is its age.
+    asyncio.run(
+        send_dated(kafka_bootstrap, env["SEGMENTER_CONTROL_TOPIC"], b'{"command": "rollback", "request_id": "bare"}')
+    )
+    with Worker(env, tmp_path):
+        replies: list[dict[str, Any]] = []
+
+        def expired_replies() -> bool:
+            replies[:] = [o.json() for o in drain(kafka_bootstrap, env["SEGMENTER_MODELS_TOPIC"], timeout=10)]
+            return len([r for r in replies if r["type"] == "expired"]) == 2
+
+        wait_for(expired_replies, 60, lambda: f"an expired reply to each rollback sent before the worker: {replies}")
+        late, bare = [r for r in replies if r["type"] == "expired"]
+        assert (late["cause"], late["version"]) == ("rollback", 2)
+        assert late["age_seconds"] >= 1 and "past its deadline" in late["reasons"][0]
+        assert (bare["request_id"], bare["version"]) == ("bare", 2) and bare["age_seconds"] >= 120
+        assert "more than SEGMENTER_COMMAND_TTL_SECONDS (60s)" in bare["reasons"][0]
+        assert not [r for r in replies if r["type"] == "rolled_back"]
+        status = command(env, command="status").status
+        assert isinstance(status, StatusReport) and (status.served_version, status.history) == (2, [1, 2])
+        shown = subprocess.run([sys.executable, "-m", "segmenter", "status"], env=env, capture_output=True, text=True)
+        assert shown.returncode == 0, shown.stderr
+        assert "served model:      version 2, K=4 segments (current in Redis: 2)" in shown.stdout, shown.stdout
+        assert "K of later refits: auto (chosen again by each refit)" in shown.stdout
+        raw = subprocess.run(
+            [sys.executable, "-m", "segmenter", "status", "--json"], env=env, capture_output=True, text=True
+        )
+        reply = ModelEvent.model_validate_json(raw.stdout)
+        assert raw.returncode == 0 and reply.type == "status" and len(raw.stdout.splitlines()) == 1

@@ -1,6 +1,7 @@
 """How the worker starts: topics it creates and checks, waiting for a model, secrets kept out of logs."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,13 @@ def test_a_topic_with_other_partitions_stops_the_worker_with_a_clear_error(
     assert done.returncode == 2
     assert f"topic {env['SEGMENTER_LEADS_TOPIC']} has 3 partitions, the settings say 2" in done.stderr
     assert "Traceback" not in done.stderr
+    as_json = subprocess.run(
+        [sys.executable, "-m", "segmenter", "worker"], env=env | {"SEGMENTER_LOG_FORMAT": "json"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in as_json.stderr.splitlines()]  # every line one JSON object
+    assert as_json.returncode == 2 and as_json.stdout == ""
+    assert lines[-1]["level"] == "ERROR" and "has 3 partitions, the settings say 2" in lines[-1]["message"]
 
 
 def test_without_a_model_leads_wait_and_are_assigned_once_one_is_published(
@@ -119,3 +127,20 @@ def test_a_worker_waiting_for_a_model_stops_promptly_and_loses_nothing(
         outputs = consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 100)
     assert stopped_in < 30
     assert len({o.json()["lead_id"] for o in outputs}) == 100
+
+
+def test_json_logs_are_one_object_a_line_from_the_banner_to_the_stop(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_LOG_FORMAT="json")
+    publish(env, model_file(tmp_path, k=5, version=1)[0])
+    _, records = leads(50, seed=5)
+    worker = Worker(env, tmp_path).start()  # its stdout and stderr, both into the log
+    produce(kafka_bootstrap, env["SEGMENTER_LEADS_TOPIC"], records)
+    assert len(consume(kafka_bootstrap, env["SEGMENTER_SEGMENTS_TOPIC"], 50)) == 50
+    assert worker.stop() == 0
+    entries = [json.loads(line) for line in worker.log().splitlines()]
+    messages = [entry["message"] for entry in entries]
+    assert messages[0].startswith(f"worker {env['SEGMENTER_APP_ID']}: Kafka {kafka_bootstrap}, Redis ")
+    assert "[^Worker]: Ready" in messages
+    assert messages[-1] == "worker stopped on signal SIGTERM; every lead it read is committed", messages[-5:]

@@ -4,6 +4,7 @@ and nothing an operator sends changes anything unless it is a valid command."""
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -55,12 +56,12 @@ class Operator:
         self.replies: list[ModelEvent] = []
         self.holder = ModelHolder(store, poll_seconds=NEVER)
 
-        async def announce(event: ModelEvent) -> None:
-            self.replies.append(event)
-
-        refitter = Refitter(Settings(), self.holder, store, NoLeads(), announce)
+        refitter = Refitter(Settings(), self.holder, store, NoLeads(), self.announce)
         drift = DriftMonitor(Settings(), lambda: self.holder.model, refitter)
-        self.controller = Controller(store, self.holder, refitter, announce, drift.report)
+        self.controller = Controller(store, self.holder, refitter, self.announce, drift.report)
+
+    async def announce(self, event: ModelEvent) -> None:
+        self.replies.append(event)
 
     async def send(self, command: dict[str, object] | bytes) -> ModelEvent:
         before = len(self.replies)
@@ -182,3 +183,40 @@ def test_whatever_an_operator_sends_gets_one_reply_and_a_malformed_one_changes_n
             assert op.holder.model is not None and op.holder.model.version == 1
 
     run((first,), body)
+
+
+def test_an_expired_command_gets_one_expired_reply_with_its_age_and_changes_nothing(
+    models: tuple[ModelSnapshot, ModelSnapshot],
+) -> None:
+    now = datetime.now(UTC)
+
+    async def body(op: Operator) -> None:
+        old = (now - timedelta(seconds=75)).isoformat()
+        reply = await op.send({"command": "rollback", "request_id": "r1", "sent_at": old})
+        assert (reply.type, reply.request_id, reply.cause, reply.version) == ("expired", "r1", "rollback", 2)
+        assert reply.age_seconds is not None and 75 <= reply.age_seconds < 80
+        assert "SEGMENTER_COMMAND_TTL_SECONDS (60s)" in reply.reasons[0]
+        late = await op.send({"command": "pin", "version": 1, "deadline": (now - timedelta(seconds=3)).isoformat()})
+        assert late.type == "expired" and "past its deadline" in late.reasons[0]
+        # a command without sent_at (kcat) is aged by the time of the record that carried it
+        await op.controller.handle(b'{"command": "set_k", "k": 5}', now - timedelta(seconds=61))
+        assert op.replies[-1].type == "expired" and op.replies[-1].age_seconds is not None
+        assert await op.store.history() == [1, 2] and await op.store.controls() == Controls()
+        assert op.holder.model is not None and op.holder.model.version == 2
+        soon = (now + timedelta(seconds=30)).isoformat()
+        fresh = await op.send({"command": "rollback", "sent_at": now.isoformat(), "deadline": soon})
+        assert fresh.type == "rolled_back"  # within the TTL and before the deadline: carried out
+
+    run(models, body)
+
+
+def test_the_ttl_is_the_setting(models: tuple[ModelSnapshot, ModelSnapshot]) -> None:
+    async def body(op: Operator) -> None:
+        sent = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+        assert (await op.send({"command": "status", "sent_at": sent})).type == "status"
+        refitter = Refitter(Settings(), op.holder, op.store, NoLeads(), op.announce)
+        strict = Controller(op.store, op.holder, refitter, op.announce, ttl_seconds=10)
+        await strict.handle(json.dumps({"command": "status", "sent_at": sent}).encode())
+        assert op.replies[-1].type == "expired" and "(10s)" in op.replies[-1].reasons[0]
+
+    run(models, body)

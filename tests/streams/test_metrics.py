@@ -4,12 +4,14 @@ batch: leads in, assigned per segment, dead-lettered by class, transitions, late
 import asyncio
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
-from models.events import LeadEvent
+from models.events import ERROR_CLASSES, LeadEvent
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -117,23 +119,58 @@ def test_the_window_forgets_old_batches_and_the_totals_do_not(snapshot: ModelSna
     assert activity.received == 70
 
 
-def test_a_progress_line_at_most_every_10_seconds_while_routing(
+def test_the_progress_line_counts_the_time_spent_routing_and_its_lag_is_the_gauges(
     snapshot: ModelSnapshot, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
     activity = Activity(clock=clock)
     caplog.set_level(logging.INFO, logger="streams.operations.activity")
-    for step in range(25):  # 25 batches over 24 s: two progress lines
-        route(snapshot, activity, batch(10, start=10 * step))
+    metrics.set_lag_source(lambda: {("leads", 0): 4, ("leads", 1): 0})
+    try:
+        for step in range(20):  # a batch a second; the worker's timer asks for a line every 10 s
+            route(snapshot, activity, batch(10, start=10 * step))
+            clock.now += 1
+            if step % 10 == 9:
+                activity.progress()
+        clock.now += 155  # idle: nothing routed, no line
+        activity.progress()
+        route(snapshot, activity, batch(40, start=900))  # a burst after the idle time
         clock.now += 1
+        activity.progress()
+        gauge = sum(
+            s.value for s in next(iter(metrics._LAG.collect())).samples if s.labels["topic"] == "leads"
+        )  # what /metrics says at the same moment
+    finally:
+        metrics.set_lag_source(None)
     lines = [r.getMessage() for r in caplog.records if r.name == "streams.operations.activity"]
-    assert len(lines) == 2, lines
-    assert lines[0].startswith("routed 110 leads in the last 10s (11/s)"), lines[0]
+    assert len(lines) == 3, lines
+    pattern = r"routed (\d+) leads in the last (\d+)s \((\d+)/s over the (\d+) ms spent routing them\)"
+    said = [re.match(pattern, line) for line in lines]
+    assert [(int(m[1]), int(m[2])) for m in said if m] == [(100, 10), (100, 10), (40, 1)], lines
+    for m in said:
+        assert m is not None and int(m[4]) < 5000  # routing took a fraction of the interval
+        assert int(m[3]) > int(m[1]) / 5  # a rate over the routing time, not averaged over the interval
+    assert lines[-1].endswith(f"lag {int(gauge)}") and gauge == 4
+
+
+def test_every_labelled_counter_is_exported_at_0_from_the_start(snapshot: ModelSnapshot) -> None:
+    fresh = subprocess.run(
+        [sys.executable, "-c", "from streams import metrics; metrics.model_served(3, [0, 2, 5], 0.0); "
+         "print(metrics.generate_text())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    text = fresh.stdout
+    for error_class in ERROR_CLASSES:
+        assert f'segmenter_leads_dead_lettered_total{{error_class="{error_class}"}} 0.0' in text, error_class
+    for outcome in ("promoted", "rejected", "error"):
+        assert f'segmenter_refits_total{{outcome="{outcome}"}} 0.0' in text
+    for segment_id in (0, 2, 5):
+        assert f'segmenter_leads_assigned_total{{segment_id="{segment_id}"}} 0.0' in text
 
 
 def test_metric_names_follow_prometheus_conventions_and_labels_hold_no_lead_id(snapshot: ModelSnapshot) -> None:
     route(snapshot, Activity(), batch(100, bad=1))
-    metrics.model_served(snapshot.version, len(snapshot.segments), snapshot.created_at.timestamp())
+    metrics.model_served(snapshot.version, snapshot.segment_ids, snapshot.created_at.timestamp())
     metrics.refit_finished("promoted", 12.5)
     text = metrics.generate_text()
     ours = {line.split()[2]: line.split()[3] for line in text.splitlines() if line.startswith("# TYPE segmenter_")}

@@ -20,7 +20,7 @@ from segmentation.synthetic import generate_leads
 from streams.model_plane.serving import ModelHolder, ServingModel
 from streams.model_plane.store import InMemoryModelStore
 from streams.operations.activity import Activity
-from streams.operations.logs import JsonFormatter, QuietFrameworks, logging_config
+from streams.operations.logs import JsonFormatter, QuietFrameworks, logging_config, stop_message
 from streams.operations.web import Check, WebServer, web_app
 from tests.streams.test_metrics import batch, route
 
@@ -193,3 +193,13 @@ def test_json_logs_are_one_object_per_line_and_settings_carry_no_secret() -> Non
     config = logging_config(Settings(log_format="json", web_token=TOKEN, kafka_sasl_password="pw"))
     assert config["formatters"]["default"] == {"()": JsonFormatter}
     assert TOKEN not in repr(config) and "pw" not in repr(config["handlers"])
+
+
+def test_the_worker_says_why_it_stopped_and_what_it_left_uncommitted() -> None:
+    assert stop_message("SIGTERM", None, 0) == (
+        logging.INFO, "worker stopped on signal SIGTERM; every lead it read is committed"
+    )  # fmt: skip
+    level, message = stop_message(None, ConnectionError("broker gone"), 250)
+    assert level == logging.ERROR and message.startswith("worker stopped by an error (ConnectionError('broker gone'))")
+    assert "250 leads read and not committed: the next owner of their partitions routes them again" in message
+    assert stop_message(None, None, 3)[1].startswith("worker stopped on its app stopping; 3 leads read")

@@ -1,0 +1,60 @@
+"""The dashboard drawn from a worker's state: each segment in the colour the HTML report gives it, deal sizes in
+dollars as the CLI writes them, the scatter with axes and a legend, drawn to the width of the window."""
+
+import re
+
+import pytest
+
+from models.presentation import money, segment_colours
+from models.snapshot import ModelSnapshot
+from models.strategies import StrategyConfig
+from models.training import fit_model
+from segmentation.synthetic import generate_leads
+from streams.operations.activity import Activity
+from streams.operations.dashboard import state
+from streams.operations.dashboard_page import PAGE, panel
+from tests.streams.test_metrics import batch, route
+from tests.streams.test_web import holder_of
+
+
+@pytest.fixture(scope="module")
+def drawn() -> tuple[ModelSnapshot, str]:
+    snapshot = fit_model(generate_leads(800, random_state=1).X, config=StrategyConfig(), k=4, version=3)[1]
+    activity = Activity()
+    route(snapshot, activity, batch(300))
+    return snapshot, panel(state(holder_of(snapshot), activity))
+
+
+def test_each_segment_has_the_reports_colour_by_its_place_in_the_model(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, html = drawn
+    expected = dict(zip(snapshot.segment_ids, segment_colours(len(snapshot.segments)), strict=True))
+    rows = dict(re.findall(r'<tr data-segment-id="(\d+)"><td><i style="background:(#[0-9a-f]{6})"', html))
+    assert {int(i): colour for i, colour in rows.items()} == expected
+    dots = set(re.findall(r'<circle cx="[\d.]+" cy="[\d.]+" r="2.5" fill="(#[0-9a-f]{6})"/>', html))
+    assert dots and dots <= set(expected.values())
+
+
+def test_deal_sizes_are_in_dollars_as_the_cli_writes_them(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, html = drawn
+    table = html[html.index('<table id="model-segments">') :]
+    for segment in snapshot.segments:
+        assert f'<td class="num">{money(segment.strategy.avg_deal_size)}</td>' in table
+    assert re.search(r'<td class="num">\$[\d.]+K</td>', table)
+
+
+def test_the_scatter_has_axes_and_a_legend_and_fills_its_column(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, html = drawn
+    svg = html[html.index('<svg id="scatter"') : html.index("</svg>")]
+    assert svg.count('class="axis"') == 2 and "principal axis 1" in svg and "principal axis 2" in svg
+    assert 'width="' not in svg.split(">", 1)[0]  # sized by the page's CSS, not a fixed 460 px
+    legend = html[html.index('<ul class="legend" id="scatter-legend">') :]
+    for segment in snapshot.segments:
+        assert f"{segment.id} {segment.name}" in legend
+    assert "#scatter{width:100%" in PAGE and "grid-template-columns" in PAGE
+
+
+def test_a_pinned_version_says_whose_content_it_serves(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, _ = drawn
+    pinned = snapshot.restored(9, snapshot, "pin")
+    html = panel(state(holder_of(pinned), Activity()))
+    assert f"serving the content of version {snapshot.version} as version 9 (by a pin)" in html
