@@ -97,7 +97,7 @@ def create_app(
         metrics.set_lag_source(partial(_agent_lag, app, settings.leads_topic))
     if settings.web_port:
         checks = _readiness(holder, health, joined)
-        services.append(WebServer(settings, holder, activity, checks))
+        services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged))
     controller = Controller(
         store, holder, refitter, announce_event, drift.report, ttl_seconds=settings.command_ttl_seconds
     )

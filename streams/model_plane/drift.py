@@ -72,6 +72,7 @@ class DriftMonitor:
         self._since: float | None = None
         self._requested_at: float | None = None
         self._unmeasured: set[int] = set()  # versions without a baseline, said once each
+        self.judged: DriftReport | None = None  # the timer's last judgement, for the dashboard
 
     def observe(self, X: np.ndarray) -> None:
         """Keep at most `drift_rows_per_batch` evenly spaced rows of a delivered batch's feature matrix."""
@@ -162,6 +163,7 @@ class DriftMonitor:
             if self._refits.request("drift: " + "; ".join(report.reasons)):
                 self._requested_at = self._clock()
                 report = report.model_copy(update={"last_refit_request": _when(self._requested_at)})
+        self.judged = report
         return report
 
     def _refused(self, version: int) -> LastRefit | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from models.drift import DriftReport
 from segmentation.projection import fit_projection
 from streams import metrics
 from streams.model_plane import ModelHolder, ServingModel
@@ -15,8 +16,8 @@ from streams.operations.activity import Activity
 __all__ = ["state"]
 
 
-def state(holder: ModelHolder, activity: Activity) -> dict[str, Any]:
-    """What the dashboard shows, as JSON-ready values."""
+def state(holder: ModelHolder, activity: Activity, drift: DriftReport | None = None) -> dict[str, Any]:
+    """What the dashboard shows, as JSON-ready values; `drift` is the drift timer's last judgement."""
     model, window = holder.model, activity.window()
     names = dict(activity.segment_names)
     ids = list(names)
@@ -58,9 +59,20 @@ def state(holder: ModelHolder, activity: Activity) -> dict[str, Any]:
         "event_loop_lag_seconds": round(metrics.value(metrics.EVENT_LOOP_LAG), 4),
         "redis_up": bool(metrics.value(metrics.REDIS_UP)),
         "kafka_delivery_up": bool(metrics.value(metrics.KAFKA_DELIVERY_UP)),
+        "drift": None if drift is None else _drift(drift),
         "recent_transitions": list(activity.recent_transitions),
         "recent_dead_letters": list(activity.recent_dead_letters),
         "scatter": _scatter(model, activity),
+    }
+
+
+def _drift(drift: DriftReport) -> dict[str, Any]:
+    return {
+        "state": drift.state,
+        "score": None if drift.score is None else round(drift.score, 2),
+        "leads": drift.leads,
+        "reasons": drift.reasons,
+        "refused_reasons": drift.refused_reasons,
     }
 
 

@@ -37,7 +37,9 @@ def panel(s: dict[str, Any]) -> str:
         _card("Consumer lag", s["lag"]["total"], "lag"),
         _card("Model", f"v{model['version']} · K={model['k']}" if model else "none yet", "model-version"),
         _card("Redis · Kafka", f"{_up(s['redis_up'])} · {_up(s['kafka_delivery_up'])}", "services"),
+        _card("Drift", _drift_summary(s["drift"]), "drift"),
         "</section>",
+        _stale(s["drift"]),
         f"<h2>Segments <small>last {window['seconds']:.0f} s: {window['assigned']} assigned</small></h2>",
         '<table id="segments"><tr><th></th><th>id</th><th>segment</th><th>since start</th><th>last window</th>'
         "<th>share</th><th>channel</th><th>sales resource</th></tr>",
@@ -89,6 +91,26 @@ def panel(s: dict[str, Any]) -> str:
 
 def _card(label: str, value: object, key: str) -> str:
     return f'<div class="card"><div class="label">{label}</div><div class="value" id="{key}">{_e(value)}</div></div>'
+
+
+def _drift_summary(drift: dict[str, Any] | None) -> str:
+    if drift is None:
+        return "not judged yet"
+    score = "" if drift["score"] is None else f" · {drift['score']:.2f}"
+    return f"{drift['state'].replace('_', ' ')}{score}"
+
+
+def _stale(drift: dict[str, Any] | None) -> str:
+    """A warning while the model served is stale: drifting, and the refit asked for on drift was refused."""
+    if drift is None or drift["state"] != "drifting_refused":
+        return ""
+    return (
+        '<p class="stale" id="stale">The model served is stale: its leads drift '
+        f"({_e('; '.join(drift['reasons']))}) and the refit asked for on drift was refused "
+        f"({_e('; '.join(drift['refused_reasons']))}). Serve another with <code>segmenter set-k K</code> and "
+        "<code>segmenter refit</code>, <code>segmenter pin VERSION</code> or <code>segmenter publish MODEL.json"
+        "</code>.</p>"
+    )
 
 
 def _up(up: bool) -> str:
@@ -224,6 +246,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:18px 0 6px}h2 small{fo
 #status{color:#666;font-size:12px}
 .cards{display:flex;flex-wrap:wrap;gap:8px}
 .card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;min-width:110px}
+.stale{border:1px solid #c0392b;background:#fdecea;border-radius:6px;padding:8px 12px}
 .label{font-size:11px;color:#666;text-transform:uppercase}.value{font-size:20px;font-weight:600}
 table{border-collapse:collapse;font-size:13px;width:100%}
 td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}

@@ -12,6 +12,7 @@ import mode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from models.drift import DriftReport
 from models.settings import Settings
 from streams import metrics
 from streams.model_plane import ModelHolder
@@ -32,9 +33,13 @@ _LOOP_TICK = 0.5
 
 
 def web_app(
-    holder: ModelHolder, activity: Activity, checks: Mapping[str, Check], token: str | None = None
+    holder: ModelHolder,
+    activity: Activity,
+    checks: Mapping[str, Check],
+    token: str | None = None,
+    drift: Callable[[], DriftReport | None] = lambda: None,
 ) -> web.Application:
-    """The routes, with the token guard when `token` is given."""
+    """The routes, with the token guard when `token` is given; `drift` gives the drift timer's last judgement."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -73,13 +78,15 @@ def web_app(
         return response
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE.replace("<!--panel-->", panel(state(holder, activity))), content_type="text/html")
+        return web.Response(
+            text=PAGE.replace("<!--panel-->", panel(state(holder, activity, drift()))), content_type="text/html"
+        )
 
     async def dashboard_panel(request: web.Request) -> web.Response:
-        return web.Response(text=panel(state(holder, activity)), content_type="text/html")
+        return web.Response(text=panel(state(holder, activity, drift())), content_type="text/html")
 
     async def dashboard_state(request: web.Request) -> web.Response:
-        return web.json_response(state(holder, activity))
+        return web.json_response(state(holder, activity, drift()))
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/healthz", healthz)
@@ -101,10 +108,12 @@ class WebServer(mode.Service):
         holder: ModelHolder,
         activity: Activity,
         checks: Mapping[str, Check],
+        drift: Callable[[], DriftReport | None] = lambda: None,
     ) -> None:
         super().__init__()
         token = settings.web_token.get_secret_value() if settings.web_token else ""
-        self._app = web_app(holder, activity, checks, token or None)  # an empty token (compose's default) is none
+        # An empty token (compose's default) is none.
+        self._app = web_app(holder, activity, checks, token or None, drift)
         self._host, self._port = settings.web_host, settings.web_port
         self._runner: web.AppRunner | None = None
 

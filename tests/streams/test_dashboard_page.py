@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from models.drift import DriftReport
 from models.presentation import money, segment_colours
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
@@ -58,3 +59,23 @@ def test_a_pinned_version_says_whose_content_it_serves(drawn: tuple[ModelSnapsho
     pinned = snapshot.restored(9, snapshot, "pin")
     html = panel(state(holder_of(pinned), Activity()))
     assert f"serving the content of version {snapshot.version} as version 9 (by a pin)" in html
+
+
+def test_a_stale_model_is_shown_with_why_and_what_to_do(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, html = drawn
+    assert 'id="drift">not judged yet<' in html and 'id="stale"' not in html
+    stale = DriftReport(
+        state="drifting_refused",
+        model_version=3,
+        leads=2000,
+        window_leads=2000,
+        window_seconds=3600,
+        score=1.9,
+        reasons=["segment 1 mean distance 1.9x fit time"],
+        refused_reasons=["it would move 40% of leads to another segment (at most 30%)"],
+    )
+    shown = panel(state(holder_of(snapshot), Activity(), stale))
+    assert 'id="drift">drifting refused · 1.90<' in shown
+    warning = shown[shown.index('id="stale"') :]
+    assert "segment 1 mean distance 1.9x fit time" in warning and "at most 30%" in warning
+    assert "segmenter pin VERSION" in warning
