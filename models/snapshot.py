@@ -50,8 +50,9 @@ class ModelSnapshot(BaseModel):
     metrics: FitMetrics
     gate: GateReport | None = None  # set on a refit: the scores that let it be served
     restored_from: int | None = Field(default=None, ge=1)  # set on a rollback or pin: the version whose content this is
-    # How this version was made current: `segmenter publish`, a refit, a rollback or a pin; None in older artifacts.
-    made_by: Literal["publish", "refit", "rollback", "pin"] | None = None
+    # How this version was made current: `segmenter publish`, a refit, a rollback or a pin; None in older artifacts
+    # and in a model file `fit` writes, which leaves it out so that a worker from before the field still reads it.
+    made_by: Literal["publish", "refit", "rollback", "pin"] | None = Field(default=None, exclude_if=lambda v: v is None)
     lineage: list[LineageEntry] | None = None  # set on a refit: each segment kept, new, retired, split or merged
     # The largest segment id ever used in this model's line, so that none is used again; None: the largest here.
     segment_id_high_water: int | None = Field(default=None, ge=0)
