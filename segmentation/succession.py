@@ -12,7 +12,12 @@ from segmentation.segmenter import LeadSegmenter
 from segmentation.selection import eligible
 from segmentation.splits import doubtful_splits
 
-__all__ = ["Served", "Succession", "alternatives", "prefer_identity", "succeed"]
+__all__ = ["IDENTITY_SLACK", "Served", "Succession", "alternatives", "prefer_identity", "succeed"]
+
+IDENTITY_SLACK = 0.05
+"""When K is chosen, the K-choice's pick stands unless it moves more than this share of held-out leads in ways its
+lineage does not explain, or splits a served segment in parts resamples do not reproduce: then the next K in the
+K-choice's order that does neither is taken (see `prefer_identity`)."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,9 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray) -> list[LeadSegmenter
 
     Examples:
         >>> from segmentation.synthetic import generate_leads
-        >>> X = generate_leads(1500, random_state=4).X
-        >>> [m.n_clusters_ for m in alternatives(LeadSegmenter(max_k=6).fit(X), X)][:1]
-        [5]
+        >>> X = generate_leads(800, random_state=4).X
+        >>> [m.n_clusters_ for m in alternatives(LeadSegmenter(max_k=5).fit(X), X)]
+        [5, 4, 2]
     """
     if chosen.selection_ is None:
         return [chosen]
@@ -109,35 +114,31 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray) -> list[LeadSegmenter
 def prefer_identity(options: Sequence[Succession], moved_share: float) -> tuple[Succession, str | None]:
     """The option that keeps the served segments best, and why, if it is not the first (the K-choice's own pick).
 
-    In order: no split that bootstrap refits do not reproduce; unexplained moves within `moved_share`; the most
-    served segments kept; the fewest unexplained moves; then the K-choice's order (sharpest distortion jump).
+    Options are taken in the K-choice's order (sharpest distortion jump first); the first with no split that bootstrap
+    refits do not reproduce and at most `IDENTITY_SLACK` of held-out leads moved unexplained is taken. Failing that,
+    the first with no such split and unexplained moves within `moved_share`; failing that, the fewest unexplained.
 
     Examples:
         >>> from types import SimpleNamespace as Option
         >>> first = Option(doubts=("cut",), moves=Moves(0.2, 0.0, 0.2), kept=4, model=Option(n_clusters_=6))
         >>> second = Option(doubts=(), moves=Moves(0.1, 0.1, 0.0), kept=4, model=Option(n_clusters_=5))
         >>> best, why = prefer_identity([first, second], 0.3)
-        >>> best.model.n_clusters_, why[:40]
-        (5, 'K=5 keeps the served segments best of t')
+        >>> best.model.n_clusters_, why[:39]
+        (5, 'K=5 keeps the served segments: K=6, the')
     """
-    ranked = sorted(
-        range(len(options)),
-        key=lambda i: (
-            bool(options[i].doubts),
-            options[i].moves.unexplained > moved_share,
-            -options[i].kept,
-            round(options[i].moves.unexplained, 3),
-            i,
-        ),
-    )
-    best = options[ranked[0]]
+
+    def rank(i: int) -> tuple[bool, bool, float, int]:
+        unexplained = options[i].moves.unexplained
+        fails = bool(options[i].doubts) or unexplained > moved_share
+        return fails, fails or unexplained > IDENTITY_SLACK, unexplained if fails else 0.0, i
+
+    ranked = sorted(range(len(options)), key=rank)
+    best, first = options[ranked[0]], options[0]
     if ranked[0] == 0:
         return best, None
-    ks = ", ".join(str(o.model.n_clusters_) for o in options)
+    problem = first.doubts[0] if first.doubts else f"moves {first.moves.unexplained:.1%} of held-out leads unexplained"
     return best, (
-        f"K={best.model.n_clusters_} keeps the served segments best of the K that pass every guard ({ks}): it keeps "
-        f"{best.kept} with {best.moves.unexplained:.1%} of held-out leads moved unexplained and no doubtful split; "
-        f"K={options[0].model.n_clusters_}, the sharpest distortion jump, keeps {options[0].kept}"
-        + (f" and {options[0].doubts[0]}" if options[0].doubts else "")
-        + "."
+        f"K={best.model.n_clusters_} keeps the served segments: K={first.model.n_clusters_}, the sharpest distortion "
+        f"jump among the K that pass every guard, {problem}; K={best.model.n_clusters_} keeps {best.kept} served "
+        f"segments and moves {best.moves.unexplained:.1%} unexplained."
     )
