@@ -92,10 +92,11 @@ def refit_model(
     `segmentation.lineage.trace_lineage` on how the held-out leads are shared out (`segmentation.overlap`): a
     candidate segment that continues a served one keeps its id, name and strategy (and names the served segments it
     absorbed); any other gets a fresh id (never one used before), a name no served segment holds, and the baseline
-    strategy. When K is chosen, every K that passes the K-choice guards is traced and the one that keeps the served
-    segments best is taken (`segmentation.succession.prefer_identity`). The lineage and the verdict are stored in
-    the candidate. The leads are put in one canonical order first, so that a refit depends on which leads the
-    sample holds, not on the order it was read in (the shared sample comes back in the order of its random keys)."""
+    strategy. When K is chosen, every K that passes the K-choice guards, and the served K and its neighbours, are
+    traced and the one that keeps the served segments best is taken (`segmentation.succession.prefer_identity`).
+    The lineage and the verdict are stored in the candidate. The leads are put in one canonical order first, so
+    that a refit depends on which leads the sample holds, not on the order it was read in (the shared sample comes
+    back in the order of its random keys)."""
     X = X[np.lexsort(X.T[::-1])]
     order = np.random.default_rng(random_state).permutation(len(X))
     held = min(HELD_OUT_MAX, int(len(X) * HELD_OUT_SHARE))
@@ -116,7 +117,7 @@ def refit_model(
     )
     options = [
         succeed(before, option, train, holdout, match_radius=match_radius, random_state=random_state)
-        for option in alternatives(first, train)
+        for option in alternatives(first, train, around=len(served.segments))
     ]
     chosen, why = prefer_identity(options, tolerances.moved_share)
     config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)

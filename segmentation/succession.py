@@ -15,9 +15,9 @@ from segmentation.splits import doubtful_splits
 __all__ = ["IDENTITY_SLACK", "Served", "Succession", "alternatives", "prefer_identity", "succeed"]
 
 IDENTITY_SLACK = 0.05
-"""When K is chosen, the K-choice's pick stands unless it moves more than this share of held-out leads in ways its
-lineage does not explain, or splits a served segment in parts resamples do not reproduce: then the next K in the
-K-choice's order that does neither is taken (see `prefer_identity`)."""
+"""When K is chosen, a K that moves at most this share of held-out leads in ways its lineage does not explain (and
+splits no served segment in parts that resamples do not reproduce) is preferred; among those, the one keeping the
+most served segments (see `prefer_identity`)."""
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,24 @@ def succeed(
     return Succession(candidate, overlap, lineage, moves(overlap, lineage, served.ids), doubts)
 
 
-def alternatives(chosen: LeadSegmenter, train: np.ndarray) -> list[LeadSegmenter]:
-    """`chosen` (fitted on `train` with K chosen) and, for every other K that passes the K-choice guards
-    (`segmentation.selection.eligible`), the same segmenter fitted on `train` with that K.
+def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None = None) -> list[LeadSegmenter]:
+    """`chosen` (fitted on `train` with K chosen) and the same segmenter fitted on `train` with each other K that
+    passes the K-choice guards (`segmentation.selection.eligible`, in its order), then with `around` - 1, `around`
+    and `around` + 1 (the served K and its neighbours: the K that can keep every served segment, lose one or make
+    room for one new; resample stability on a sample of a few thousand leads can miss them by a hair).
 
     Examples:
         >>> from segmentation.synthetic import generate_leads
         >>> X = generate_leads(800, random_state=4).X
-        >>> [m.n_clusters_ for m in alternatives(LeadSegmenter(max_k=5).fit(X), X)]
-        [5, 4, 2]
+        >>> [m.n_clusters_ for m in alternatives(LeadSegmenter(max_k=5).fit(X), X, around=3)]
+        [5, 4, 2, 3]
     """
     if chosen.selection_ is None:
         return [chosen]
-    others = [s.k for s in eligible(chosen.selection_.scores) if s.k != chosen.n_clusters_]
+    ks = [s.k for s in eligible(chosen.selection_.scores)]
+    if around is not None:
+        ks += [k for k in (around - 1, around, around + 1) if 2 <= k <= chosen.max_k and k < len(train)]
+    others = [k for n, k in enumerate(ks) if k != chosen.n_clusters_ and k not in ks[:n]]
     return [chosen] + [
         LeadSegmenter(
             n_clusters=k,
@@ -114,31 +119,36 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray) -> list[LeadSegmenter
 def prefer_identity(options: Sequence[Succession], moved_share: float) -> tuple[Succession, str | None]:
     """The option that keeps the served segments best, and why, if it is not the first (the K-choice's own pick).
 
-    Options are taken in the K-choice's order (sharpest distortion jump first); the first with no split that bootstrap
-    refits do not reproduce and at most `IDENTITY_SLACK` of held-out leads moved unexplained is taken. Failing that,
-    the first with no such split and unexplained moves within `moved_share`; failing that, the fewest unexplained.
+    Of the options with no split that bootstrap refits do not reproduce and at most `IDENTITY_SLACK` of held-out
+    leads moved unexplained, the one that keeps the most served segments is taken, the earlier in the K-choice's
+    order (sharpest distortion jump first) on a tie. Failing that, the same among those with unexplained moves within
+    `moved_share`; failing that, the fewest unexplained moves.
 
     Examples:
         >>> from types import SimpleNamespace as Option
         >>> first = Option(doubts=("cut",), moves=Moves(0.2, 0.0, 0.2), kept=4, model=Option(n_clusters_=6))
         >>> second = Option(doubts=(), moves=Moves(0.1, 0.1, 0.0), kept=4, model=Option(n_clusters_=5))
         >>> best, why = prefer_identity([first, second], 0.3)
-        >>> best.model.n_clusters_, why[:39]
-        (5, 'K=5 keeps the served segments: K=6, the')
+        >>> best.model.n_clusters_, why[:44]
+        (5, 'K=5 keeps the served segments best: K=6, the')
     """
 
-    def rank(i: int) -> tuple[bool, bool, float, int]:
+    def rank(i: int) -> tuple[bool, bool, float, int, int]:
         unexplained = options[i].moves.unexplained
         fails = bool(options[i].doubts) or unexplained > moved_share
-        return fails, fails or unexplained > IDENTITY_SLACK, unexplained if fails else 0.0, i
+        return fails, fails or unexplained > IDENTITY_SLACK, unexplained if fails else 0.0, -options[i].kept, i
 
     ranked = sorted(range(len(options)), key=rank)
     best, first = options[ranked[0]], options[0]
     if ranked[0] == 0:
         return best, None
-    problem = first.doubts[0] if first.doubts else f"moves {first.moves.unexplained:.1%} of held-out leads unexplained"
+    problem = (
+        first.doubts[0]
+        if first.doubts
+        else f"keeps {first.kept} and moves {first.moves.unexplained:.1%} of held-out leads unexplained"
+    )
     return best, (
-        f"K={best.model.n_clusters_} keeps the served segments: K={first.model.n_clusters_}, the sharpest distortion "
-        f"jump among the K that pass every guard, {problem}; K={best.model.n_clusters_} keeps {best.kept} served "
-        f"segments and moves {best.moves.unexplained:.1%} unexplained."
+        f"K={best.model.n_clusters_} keeps the served segments best: K={first.model.n_clusters_}, the sharpest "
+        f"distortion jump among the K that pass every guard, {problem}; K={best.model.n_clusters_} keeps {best.kept} "
+        f"served segments and moves {best.moves.unexplained:.1%} of held-out leads unexplained."
     )
