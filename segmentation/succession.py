@@ -12,8 +12,10 @@ from segmentation.segmenter import LeadSegmenter
 from segmentation.selection import eligible
 from segmentation.splits import doubtful_splits
 
-__all__ = ["IDENTITY_SLACK", "Served", "Succession", "alternatives", "prefer_identity", "succeed"]
+__all__ = ["AROUND_SEEDS", "IDENTITY_SLACK", "Served", "Succession", "alternatives", "prefer_identity", "succeed"]
 
+AROUND_SEEDS = 3
+"""Seeds the served K and its neighbours are fitted with when K is chosen again (the lowest inertia kept)."""
 IDENTITY_SLACK = 0.05
 """When K is chosen, a K that moves at most this share of held-out leads in ways its lineage does not explain (and
 splits no served segment in parts that resamples do not reproduce) is preferred; among those, the one keeping the
@@ -89,7 +91,8 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None
     """`chosen` (fitted on `train` with K chosen) and the same segmenter fitted on `train` with each other K that
     passes the K-choice guards (`segmentation.selection.eligible`, in its order), then with `around` - 1, `around`
     and `around` + 1 (the served K and its neighbours: the K that can keep every served segment, lose one or make
-    room for one new; resample stability on a sample of a few thousand leads can miss them by a hair).
+    room for one new; resample stability on a sample of a few thousand leads can miss them by a hair). Those three
+    are fitted with `AROUND_SEEDS` seeds and the lowest inertia kept: a small group is easily missed by one fit.
 
     Examples:
         >>> from segmentation.synthetic import generate_leads
@@ -100,19 +103,23 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None
     if chosen.selection_ is None:
         return [chosen]
     ks = [s.k for s in eligible(chosen.selection_.scores)]
-    if around is not None:
-        ks += [k for k in (around - 1, around, around + 1) if 2 <= k <= chosen.max_k and k < len(train)]
-    others = [k for n, k in enumerate(ks) if k != chosen.n_clusters_ and k not in ks[:n]]
-    return [chosen] + [
-        LeadSegmenter(
+    near = [] if around is None else [k for k in (around - 1, around, around + 1) if 2 <= k <= chosen.max_k]
+    ks = [k for n, k in enumerate(ks + near) if k != chosen.n_clusters_ and k not in (ks + near)[:n] and k < len(train)]
+
+    def fit(k: int, seed: int) -> LeadSegmenter:
+        return LeadSegmenter(
             n_clusters=k,
             features=chosen.features,
             log_features=chosen.log_features,
             pca=chosen.pca,
             algorithm=chosen.algorithm,
-            random_state=chosen.random_state,
+            random_state=seed,
         ).fit(train)
-        for k in others
+
+    seeds = [chosen.random_state + n for n in range(AROUND_SEEDS)]
+    return [chosen] + [
+        min((fit(k, seed) for seed in seeds), key=lambda m: m.inertia_) if k in near else fit(k, chosen.random_state)
+        for k in ks
     ]
 
 
