@@ -11,14 +11,14 @@ from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo, Selecti
 from models.strategies import FALLBACK_STRATEGY, StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
-from segmentation.gate import GateVerdict, Tolerances, judge, score_partition
+from segmentation.gate import GateVerdict, Tolerances
 from segmentation.identity import fingerprint
 from segmentation.lineage import Lineage
 from segmentation.naming import describe, name_segments
 from segmentation.overlap import MATCH_RADIUS
 from segmentation.profiling import profile_segments
 from segmentation.segmenter import LeadSegmenter
-from segmentation.succession import Served, Succession, alternatives, prefer_identity, succeed
+from segmentation.succession import Served, alternatives, prefer_identity, succeed
 
 __all__ = ["HELD_OUT_MAX", "HELD_OUT_SHARE", "MATCH_RADIUS", "build_snapshot", "fit_model", "refit_model"]
 
@@ -114,9 +114,11 @@ def refit_model(
         {s.id: s.name for s in served.segments},
         np.array([s.share for s in served.segments]),
         served.high_water,
-    )
+    ).scored(holdout, random_state=random_state)
     options = [
-        succeed(before, option, train, holdout, match_radius=match_radius, random_state=random_state)
+        succeed(
+            before, option, train, holdout, tolerances=tolerances, match_radius=match_radius, random_state=random_state
+        )
         for option in alternatives(first, train, around=len(served.segments))
     ]
     chosen, why = prefer_identity(options, tolerances.moved_share)
@@ -127,7 +129,7 @@ def refit_model(
         selection = Selection(recommended_k=chosen.model.n_clusters_, reason=why, scores=list(first.selection_.scores))
         fitted = fitted.model_copy(update={"metrics": fitted.metrics.model_copy(update={"selection": selection})})
     segments = _carry_identity(served, fitted, chosen.lineage)
-    verdict = _judge(before, chosen, holdout, tolerances, random_state)
+    verdict = chosen.verdict
     gate = GateReport(
         decision="promoted" if verdict.promote else "rejected",
         reasons=list(verdict.reasons),
@@ -148,22 +150,6 @@ def refit_model(
         "segment_id_high_water": chosen.lineage.high_water,
     }
     return fitted.model_copy(update=update), verdict
-
-
-def _judge(
-    served: Served, chosen: Succession, holdout: np.ndarray, tolerances: Tolerances, random_state: int
-) -> GateVerdict:
-    """Both partitions of the held-out leads scored in the served model's scaled space, and the gate's verdict."""
-    Z = served.model.scale(holdout)
-    served_ids = served.ids[chosen.overlap.served_index]
-    candidate_ids = np.array(chosen.lineage.ids)[chosen.overlap.candidate_index]
-    return judge(
-        score_partition(Z, candidate_ids, random_state=random_state),
-        score_partition(Z, served_ids, random_state=random_state),
-        chosen.moves,
-        tolerances,
-        doubtful_splits=chosen.doubts,
-    )
 
 
 def _entries(lineage: Lineage, names: dict[int, str]) -> list[LineageEntry]:

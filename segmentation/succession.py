@@ -2,10 +2,11 @@
 chosen again, which of the K that pass the K-choice guards keeps the served segments best."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from segmentation.gate import GateScores, GateVerdict, Tolerances, judge, score_partition
 from segmentation.lineage import Lineage
 from segmentation.overlap import MATCH_RADIUS, Moves, SegmentOverlap, measure_overlap, moves
 from segmentation.segmenter import LeadSegmenter
@@ -18,32 +19,40 @@ AROUND_SEEDS = 3
 """Seeds the served K and its neighbours are fitted with when K is chosen again (the lowest inertia kept)."""
 IDENTITY_SLACK = 0.05
 """When K is chosen, a K that moves at most this share of held-out leads in ways its lineage does not explain (and
-splits no served segment in parts that resamples do not reproduce) is preferred; among those, the one keeping the
-most served segments (see `prefer_identity`)."""
+splits no served segment in parts that resamples do not reproduce) is preferred; among those, one the gate promotes
+(see `prefer_identity`)."""
 
 
 @dataclass(frozen=True)
 class Served:
-    """What a refit knows of the served model: the segmenter, its segment ids, names and fitted shares, and the
-    largest id it ever used."""
+    """What a refit knows of the served model: the segmenter, its segment ids, names and fitted shares, the
+    largest id it ever used, and its gate scores on the held-out leads (`scored`)."""
 
     model: LeadSegmenter
     ids: np.ndarray
     names: dict[int, str]
     shares: np.ndarray
     high_water: int
+    scores: GateScores | None = None
+
+    def scored(self, holdout: np.ndarray, *, random_state: int = 0) -> "Served":
+        """The same, with its partition of `holdout` scored in its scaled space (`segmentation.gate`)."""
+        ids = self.ids[self.model.predict(holdout)]
+        scores = score_partition(self.model.scale(holdout), ids, random_state=random_state)
+        return replace(self, scores=scores)
 
 
 @dataclass(frozen=True)
 class Succession:
-    """A candidate segmenter, the figures it was traced from, its lineage, the held-out leads it moves, and one
-    sentence per split of a served segment that bootstrap refits do not reproduce."""
+    """A candidate segmenter, the figures it was traced from, its lineage, the held-out leads it moves, one
+    sentence per split of a served segment that bootstrap refits do not reproduce, and the gate's verdict."""
 
     model: LeadSegmenter
     overlap: SegmentOverlap
     lineage: Lineage
     moves: Moves
     doubts: tuple[str, ...]
+    verdict: GateVerdict
 
     @property
     def kept(self) -> int:
@@ -57,19 +66,21 @@ def succeed(
     train: np.ndarray,
     holdout: np.ndarray,
     *,
+    tolerances: Tolerances,
     match_radius: float = MATCH_RADIUS,
     random_state: int = 0,
 ) -> Succession:
-    """Trace `candidate` (fitted on `train`) from `served` on the `holdout` leads.
+    """Trace `candidate` (fitted on `train`) from `served` (`Served.scored` on `holdout`) on the `holdout` leads, and
+    judge it: both partitions scored in the served model's scaled space (`segmentation.gate`).
 
     Examples:
         >>> from segmentation.synthetic import generate_leads
         >>> old = LeadSegmenter(n_clusters=5).fit(generate_leads(2000, random_state=1).X)
-        >>> served = Served(old, np.array([4, 0, 1, 2, 3]), {}, np.full(5, 0.2), 4)
         >>> train, holdout = generate_leads(2000, random_state=2).X, generate_leads(500, random_state=3).X
-        >>> outcome = succeed(served, LeadSegmenter(n_clusters=5).fit(train), train, holdout)
-        >>> sorted(outcome.lineage.ids), outcome.kept, outcome.moves.unexplained < 0.05, outcome.doubts
-        ([0, 1, 2, 3, 4], 5, True, ())
+        >>> served = Served(old, np.array([4, 0, 1, 2, 3]), {}, np.full(5, 0.2), 4).scored(holdout)
+        >>> outcome = succeed(served, LeadSegmenter(n_clusters=5).fit(train), train, holdout, tolerances=Tolerances())
+        >>> sorted(outcome.lineage.ids), outcome.kept, outcome.moves.unexplained < 0.05, outcome.verdict.promote
+        ([0, 1, 2, 3, 4], 5, True, True)
     """
     overlap = measure_overlap(served.model, candidate, train, holdout, shares=served.shares, match_radius=match_radius)
     lineage = overlap.trace(served.ids, served.high_water)
@@ -84,7 +95,14 @@ def succeed(
             names=served.names,
             random_state=random_state,
         )
-    return Succession(candidate, overlap, lineage, moves(overlap, lineage, served.ids), doubts)
+    if served.scores is None:
+        served = served.scored(holdout, random_state=random_state)
+    assert served.scores is not None
+    moved = moves(overlap, lineage, served.ids)
+    ids = np.array(lineage.ids)[overlap.candidate_index]
+    scores = score_partition(served.model.scale(holdout), ids, random_state=random_state)
+    verdict = judge(scores, served.scores, moved, tolerances, doubtful_splits=doubts)
+    return Succession(candidate, overlap, lineage, moved, doubts, verdict)
 
 
 def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None = None) -> list[LeadSegmenter]:
@@ -126,34 +144,39 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None
 def prefer_identity(options: Sequence[Succession], moved_share: float) -> tuple[Succession, str | None]:
     """The option that keeps the served segments best, and why, if it is not the first (the K-choice's own pick).
 
-    Of the options with no split that bootstrap refits do not reproduce and at most `IDENTITY_SLACK` of held-out
-    leads moved unexplained, the one that keeps the most served segments is taken, the earlier in the K-choice's
-    order (sharpest distortion jump first) on a tie. Failing that, the same among those with unexplained moves within
-    `moved_share`; failing that, the fewest unexplained moves.
+    Options are taken in the K-choice's order (sharpest distortion jump first). Preferred are those with no split
+    that bootstrap refits do not reproduce and at most `IDENTITY_SLACK` of held-out leads moved unexplained; among
+    them, one the gate promotes. Failing that, the same with unexplained moves within `moved_share` (the gate's
+    tolerance); failing that, the fewest unexplained moves.
 
     Examples:
         >>> from types import SimpleNamespace as Option
-        >>> first = Option(doubts=("cut",), moves=Moves(0.2, 0.0, 0.2), kept=4, model=Option(n_clusters_=6))
-        >>> second = Option(doubts=(), moves=Moves(0.1, 0.1, 0.0), kept=4, model=Option(n_clusters_=5))
+        >>> first = Option(doubts=("cut",), moves=Moves(0.2, 0.0, 0.2), kept=4, model=Option(n_clusters_=6),
+        ...                verdict=Option(promote=False, reasons=("cut",)))
+        >>> second = Option(doubts=(), moves=Moves(0.1, 0.1, 0.0), kept=4, model=Option(n_clusters_=5),
+        ...                 verdict=Option(promote=True, reasons=()))
         >>> best, why = prefer_identity([first, second], 0.3)
         >>> best.model.n_clusters_, why[:44]
         (5, 'K=5 keeps the served segments best: K=6, the')
     """
 
-    def rank(i: int) -> tuple[bool, bool, float, int, int]:
-        unexplained = options[i].moves.unexplained
-        fails = bool(options[i].doubts) or unexplained > moved_share
-        return fails, fails or unexplained > IDENTITY_SLACK, unexplained if fails else 0.0, -options[i].kept, i
+    def rank(i: int) -> tuple[bool, bool, bool, float, int]:
+        option = options[i]
+        unexplained = option.moves.unexplained
+        fails = bool(option.doubts) or unexplained > moved_share
+        slack = fails or unexplained > IDENTITY_SLACK
+        return fails, slack, not option.verdict.promote, unexplained if fails else 0.0, i
 
     ranked = sorted(range(len(options)), key=rank)
     best, first = options[ranked[0]], options[0]
     if ranked[0] == 0:
         return best, None
-    problem = (
-        first.doubts[0]
-        if first.doubts
-        else f"keeps {first.kept} and moves {first.moves.unexplained:.1%} of held-out leads unexplained"
-    )
+    if first.doubts:
+        problem = first.doubts[0]
+    elif first.moves.unexplained > IDENTITY_SLACK:
+        problem = f"moves {first.moves.unexplained:.1%} of held-out leads unexplained"
+    else:
+        problem = f"would be refused: {first.verdict.reasons[0] if first.verdict.reasons else 'ranked lower'}"
     return best, (
         f"K={best.model.n_clusters_} keeps the served segments best: K={first.model.n_clusters_}, the sharpest "
         f"distortion jump among the K that pass every guard, {problem}; K={best.model.n_clusters_} keeps {best.kept} "
