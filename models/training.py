@@ -108,13 +108,7 @@ def refit_model(
         pca=float(sum(served.pca.explained_variance_ratio)) if served.pca else None,
         random_state=random_state,
     ).fit(train)
-    before = Served(
-        served.to_segmenter(),
-        np.array(served.segment_ids),
-        {s.id: s.name for s in served.segments},
-        np.array([s.share for s in served.segments]),
-        served.high_water,
-    ).scored(holdout, random_state=random_state)
+    before = _served(served).scored(holdout, random_state=random_state)
     options = [
         succeed(
             before, option, train, holdout, tolerances=tolerances, match_radius=match_radius, random_state=random_state
@@ -129,12 +123,31 @@ def refit_model(
         selection = Selection(recommended_k=chosen.model.n_clusters_, reason=why, scores=list(first.selection_.scores))
         fitted = fitted.model_copy(update={"metrics": fitted.metrics.model_copy(update={"selection": selection})})
     segments = _carry_identity(served, fitted, chosen.lineage)
-    verdict = chosen.verdict
-    gate = GateReport(
+    update = {
+        "segments": segments,
+        "gate": _report(chosen.verdict, served, k=len(segments), held=held),
+        "lineage": _entries(chosen.lineage, before.names | {s.id: s.name for s in segments}),
+        "segment_id_high_water": chosen.lineage.high_water,
+    }
+    return fitted.model_copy(update=update), chosen.verdict
+
+
+def _served(served: ModelSnapshot) -> Served:
+    return Served(
+        served.to_segmenter(),
+        np.array(served.segment_ids),
+        {s.id: s.name for s in served.segments},
+        np.array([s.share for s in served.segments]),
+        served.high_water,
+    )
+
+
+def _report(verdict: GateVerdict, served: ModelSnapshot, *, k: int, held: int) -> GateReport:
+    return GateReport(
         decision="promoted" if verdict.promote else "rejected",
         reasons=list(verdict.reasons),
         served_version=served.version,
-        k=len(segments),
+        k=k,
         served_k=len(served.segments),
         held_out=held,
         moved_share=round(verdict.moved_share, 4),
@@ -143,13 +156,6 @@ def refit_model(
         candidate=verdict.candidate.as_dict(),
         served=verdict.served.as_dict(),
     )
-    update = {
-        "segments": segments,
-        "gate": gate,
-        "lineage": _entries(chosen.lineage, before.names | {s.id: s.name for s in segments}),
-        "segment_id_high_water": chosen.lineage.high_water,
-    }
-    return fitted.model_copy(update=update), verdict
 
 
 def _entries(lineage: Lineage, names: dict[int, str]) -> list[LineageEntry]:

@@ -37,9 +37,7 @@ class Served:
 
     def scored(self, holdout: np.ndarray, *, random_state: int = 0) -> "Served":
         """The same, with its partition of `holdout` scored in its scaled space (`segmentation.gate`)."""
-        ids = self.ids[self.model.predict(holdout)]
-        scores = score_partition(self.model.scale(holdout), ids, random_state=random_state)
-        return replace(self, scores=scores)
+        return replace(self, scores=_scores(self, holdout, random_state))
 
 
 @dataclass(frozen=True)
@@ -95,14 +93,17 @@ def succeed(
             names=served.names,
             random_state=random_state,
         )
-    if served.scores is None:
-        served = served.scored(holdout, random_state=random_state)
-    assert served.scores is not None
+    before = served.scores if served.scores is not None else _scores(served, holdout, random_state)
     moved = moves(overlap, lineage, served.ids)
     ids = np.array(lineage.ids)[overlap.candidate_index]
     scores = score_partition(served.model.scale(holdout), ids, random_state=random_state)
-    verdict = judge(scores, served.scores, moved, tolerances, doubtful_splits=doubts)
+    verdict = judge(scores, before, moved, tolerances, doubtful_splits=doubts)
     return Succession(candidate, overlap, lineage, moved, doubts, verdict)
+
+
+def _scores(served: Served, holdout: np.ndarray, random_state: int) -> GateScores:
+    ids = served.ids[served.model.predict(holdout)]
+    return score_partition(served.model.scale(holdout), ids, random_state=random_state)
 
 
 def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None = None) -> list[LeadSegmenter]:
