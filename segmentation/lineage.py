@@ -136,8 +136,8 @@ def trace_lineage(
     """
     members = table if members is None else members
     m, k = table.shape
-    kept_rows = np.maximum(members.sum(axis=1, keepdims=True), 1)
-    taken = members / kept_rows  # share of served i's members that candidate j takes
+    counts = np.maximum(members.sum(axis=1, keepdims=True), 1)
+    taken = members / counts  # share of served i's members that candidate j takes
     drawn = members / np.maximum(table.sum(axis=0, keepdims=True), 1)  # share of j's leads that are i's members
     pairs: dict[int, int] = {}  # candidate index -> served index it continues
     fate: dict[int, tuple[Kind, list[int], list[int]]] = {}  # served index -> kind, served, candidate indices
@@ -167,7 +167,7 @@ def trace_lineage(
     present = [
         i
         for i in range(m)
-        if i not in continued and i not in fate and (expected is None or kept_rows[i, 0] >= GONE_SHARE * expected[i])
+        if i not in continued and i not in fate and (expected is None or counts[i, 0] >= GONE_SHARE * expected[i])
     ]
     absorbed: dict[int, list[int]] = {}
     for j in range(k):
