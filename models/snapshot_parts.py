@@ -3,7 +3,7 @@ the quality gate's report and the lineage, all frozen and strict (unknown fields
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from models.strategies import Strategy
 from segmentation.selection import KScore
@@ -88,6 +88,14 @@ class GateReport(BaseModel):
     moved_share: float = Field(ge=0, le=1)
     candidate: dict[str, float]
     served: dict[str, float]
+    # The part of `moved_share` the lineage explains (segment retired, split, merged, new from unseen traffic) and
+    # the rest, which the tolerance holds (`segmentation.overlap.moves`); None in older artifacts, and then left out.
+    moved_explained_share: float | None = Field(default=None, ge=0, le=1)
+    moved_unexplained_share: float | None = Field(default=None, ge=0, le=1)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return _without_none(handler(self), ("moved_explained_share", "moved_unexplained_share"))
 
 
 class LineageEntry(BaseModel):
@@ -100,3 +108,17 @@ class LineageEntry(BaseModel):
     from_: list[int] = Field(alias="from")
     into: list[int]
     name: str | None = Field(default=None, max_length=200, description="the segment's name where it was served")
+    absorbed: list[int] | None = Field(
+        default=None,
+        description="on a kept segment: the served segments it absorbed (each has a `merged` entry naming both)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        return _without_none(handler(self), ("absorbed",))
+
+
+def _without_none(data: dict[str, object], optional: tuple[str, ...]) -> dict[str, object]:
+    """`data` without the optional fields that are None: an artifact that does not use them reads as before, also
+    by a reader that does not know them."""
+    return {key: value for key, value in data.items() if key not in optional or value is not None}

@@ -7,25 +7,24 @@ from datetime import datetime
 import numpy as np
 
 from models.snapshot import ModelSnapshot
-from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo
+from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo, Selection
 from models.strategies import FALLBACK_STRATEGY, StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
-from segmentation.gate import GateVerdict, Tolerances, judge, score_partition
+from segmentation.gate import GateVerdict, Tolerances
 from segmentation.identity import fingerprint
-from segmentation.lineage import Lineage, crosstab, trace_lineage
+from segmentation.lineage import Lineage
 from segmentation.naming import describe, name_segments
+from segmentation.overlap import MATCH_RADIUS
 from segmentation.profiling import profile_segments
 from segmentation.segmenter import LeadSegmenter
+from segmentation.succession import Served, alternatives, prefer_identity, succeed
 
 __all__ = ["HELD_OUT_MAX", "HELD_OUT_SHARE", "MATCH_RADIUS", "build_snapshot", "fit_model", "refit_model"]
 
 # The share of a refit's leads held out of the fit to score it on, and its most.
 HELD_OUT_SHARE = 0.2
 HELD_OUT_MAX = 20_000
-# A candidate segment keeps a served one's identity within this many times the served segment's median lead
-# distance of its centroid (in the served model's space).
-MATCH_RADIUS = 0.5
 _DEFAULT_TOLERANCES = Tolerances()
 
 
@@ -90,71 +89,77 @@ def refit_model(
 
     A slice of the leads (`HELD_OUT_SHARE`, at most `HELD_OUT_MAX`) is held out of the fit; both models are
     scored on it in the served model's scaled feature space (`segmentation.gate`). Identity follows
-    `segmentation.lineage.trace_lineage`, in the served model's space: a candidate segment within `match_radius`
-    times a served segment's median lead distance of it (and not part of a split or merge, which the held-out
-    leads under both models decide) keeps that segment's id, name and strategy; any other gets a fresh id (never
-    one used before), a name no served segment holds, and the baseline strategy. The lineage and the verdict are
-    stored in the candidate. The leads are put in one canonical order first, so that a refit depends on which leads
-    the sample holds, not on the order it was read in (the shared sample comes back in the order of its random
-    keys)."""
+    `segmentation.lineage.trace_lineage` on how the held-out leads are shared out (`segmentation.overlap`): a
+    candidate segment that continues a served one keeps its id, name and strategy (and names the served segments it
+    absorbed); any other gets a fresh id (never one used before), a name no served segment holds, and the baseline
+    strategy. When K is chosen, every K that passes the K-choice guards, and the served K and its neighbours, are
+    traced and the one that keeps the served segments best is taken (`segmentation.succession.prefer_identity`).
+    The lineage and the verdict are stored in the candidate. The leads are put in one canonical order first, so
+    that a refit depends on which leads the sample holds, not on the order it was read in (the shared sample comes
+    back in the order of its random keys)."""
     X = X[np.lexsort(X.T[::-1])]
-    rng = np.random.default_rng(random_state)
-    order = rng.permutation(len(X))
+    order = np.random.default_rng(random_state).permutation(len(X))
     held = min(HELD_OUT_MAX, int(len(X) * HELD_OUT_SHARE))
     holdout, train = X[order[:held]], X[order[held:]]
-    config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)
-    model, fitted = fit_model(
-        train,
-        config=config,
-        k=k,
+    first = LeadSegmenter(
+        n_clusters=k,
         max_k=max_k,
         log_features=served.log_features,
         pca=float(sum(served.pca.explained_variance_ratio)) if served.pca else None,
-        version=version,
         random_state=random_state,
-    )
-    old = served.to_segmenter()
-    m, n = len(served.segments), len(fitted.segments)
-    seen = old.transform(train)
-    centroids = np.array(
-        [seen[model.labels_ == j].mean(axis=0) if (model.labels_ == j).any() else np.inf + seen[0] for j in range(n)]
-    )
-    distances = np.sqrt(((old.centroids_[:, None, :] - centroids[None, :, :]) ** 2).sum(axis=2))
-    radii = match_radius * np.array([s.distance_quantiles["p50"] for s in served.segments])
-    served_index, candidate_index = old.predict(holdout), model.predict(holdout)
-    lineage = trace_lineage(
-        distances,
-        radii,
-        crosstab(served_index, candidate_index, m, n),
-        np.array(served.segment_ids),
-        served.high_water,
-        expected=np.array([s.share for s in served.segments]) * held,
-    )
-    segments = _carry_identity(served, fitted, lineage)
-    ids = np.array(lineage.ids)
+    ).fit(train)
+    before = _served(served).scored(holdout, random_state=random_state)
+    options = [
+        succeed(
+            before, option, train, holdout, tolerances=tolerances, match_radius=match_radius, random_state=random_state
+        )
+        for option in alternatives(first, train, around=len(served.segments))
+    ]
+    chosen, why = prefer_identity(options, tolerances.moved_share)
+    config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)
+    created_at = datetime.now().astimezone()
+    fitted = build_snapshot(chosen.model, train, config=config, version=version, created_at=created_at)
+    if why is not None and first.selection_ is not None:
+        selection = Selection(recommended_k=chosen.model.n_clusters_, reason=why, scores=list(first.selection_.scores))
+        fitted = fitted.model_copy(update={"metrics": fitted.metrics.model_copy(update={"selection": selection})})
+    segments = _carry_identity(served, fitted, chosen.lineage)
+    update = {
+        "segments": segments,
+        "gate": _report(chosen.verdict, served, k=len(segments), held=held),
+        "lineage": _entries(chosen.lineage, before.names | {s.id: s.name for s in segments}),
+        "segment_id_high_water": chosen.lineage.high_water,
+    }
+    return fitted.model_copy(update=update), chosen.verdict
 
-    Z = old.scale(holdout)
-    served_ids = np.array(served.segment_ids)[served_index]
-    candidate_ids = ids[candidate_index]
-    verdict = judge(
-        score_partition(Z, candidate_ids, random_state=random_state),
-        score_partition(Z, served_ids, random_state=random_state),
-        float(np.mean(served_ids != candidate_ids)),
-        tolerances,
+
+def _served(served: ModelSnapshot) -> Served:
+    return Served(
+        served.to_segmenter(),
+        np.array(served.segment_ids),
+        {s.id: s.name for s in served.segments},
+        np.array([s.share for s in served.segments]),
+        served.high_water,
     )
-    gate = GateReport(
+
+
+def _report(verdict: GateVerdict, served: ModelSnapshot, *, k: int, held: int) -> GateReport:
+    return GateReport(
         decision="promoted" if verdict.promote else "rejected",
         reasons=list(verdict.reasons),
         served_version=served.version,
-        k=len(segments),
+        k=k,
         served_k=len(served.segments),
         held_out=held,
         moved_share=round(verdict.moved_share, 4),
+        moved_explained_share=round(verdict.moved_explained_share, 4),
+        moved_unexplained_share=round(verdict.moved_unexplained_share, 4),
         candidate=verdict.candidate.as_dict(),
         served=verdict.served.as_dict(),
     )
-    names = {s.id: s.name for s in served.segments} | {s.id: s.name for s in segments}
-    entries = [
+
+
+def _entries(lineage: Lineage, names: dict[int, str]) -> list[LineageEntry]:
+    return [
         LineageEntry.model_validate(
             {
                 "segment_id": e.segment_id,
@@ -163,11 +168,10 @@ def refit_model(
                 "into": e.into_ids,
                 "name": names[e.segment_id],
             }
+            | ({"absorbed": list(e.absorbed)} if e.absorbed else {})
         )
         for e in lineage.steps
     ]
-    update = {"segments": segments, "gate": gate, "lineage": entries, "segment_id_high_water": lineage.high_water}
-    return fitted.model_copy(update=update), verdict
 
 
 def _carry_identity(served: ModelSnapshot, fitted: ModelSnapshot, lineage: Lineage) -> list[SegmentInfo]:

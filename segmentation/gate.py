@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from segmentation.kmeans import fit_kmeans, squared_distances
+from segmentation.overlap import Moves
 from segmentation.silhouette import SilhouetteScorer
 
 __all__ = ["GateScores", "GateVerdict", "Tolerances", "judge", "score_partition"]
@@ -37,16 +38,22 @@ class Tolerances:
     silhouette: float = 0.05  # absolute drop
     stability: float = 0.10  # absolute drop
     min_share: float = 0.01  # smallest segment's share, floor
-    moved_share: float = 0.30  # share of held-out leads whose segment id would change, ceiling
+    min_stability: float = 0.5  # the candidate's own stability, floor: below it resamples do not find its segments
+    moved_share: float = 0.30  # share of held-out leads moved in a way the lineage does not explain, ceiling
 
 
 @dataclass(frozen=True)
 class GateVerdict:
+    """The decision and why; `moved_share` is every held-out lead whose segment id changes, split into the moves the
+    lineage explains and the rest (`segmentation.overlap.moves`), which alone the tolerance holds."""
+
     promote: bool
     reasons: tuple[str, ...]
     candidate: GateScores
     served: GateScores
     moved_share: float
+    moved_explained_share: float = 0.0
+    moved_unexplained_share: float = 0.0
 
 
 def score_partition(Z: np.ndarray, labels: np.ndarray, *, random_state: int = 0) -> GateScores:
@@ -77,8 +84,18 @@ def score_partition(Z: np.ndarray, labels: np.ndarray, *, random_state: int = 0)
     return GateScores(inertia, silhouette, float(np.bincount(labels).min() / m), float(np.mean(agreements)))
 
 
-def judge(candidate: GateScores, served: GateScores, moved_share: float, tolerances: Tolerances) -> GateVerdict:
-    """Promote unless the candidate is worse than the served model beyond `tolerances`; the reasons say where.
+def judge(
+    candidate: GateScores,
+    served: GateScores,
+    moved: float | Moves,
+    tolerances: Tolerances,
+    *,
+    doubtful_splits: tuple[str, ...] = (),
+) -> GateVerdict:
+    """Promote unless the candidate is worse than the served model beyond `tolerances`, moves more leads than
+    `tolerances.moved_share` in ways its lineage does not explain (a plain share counts as all unexplained), or
+    splits a served segment in halves that resamples do not reproduce (`doubtful_splits`, one sentence each);
+    the reasons say where.
 
     Examples:
         >>> served = GateScores(1.0, 0.5, 0.1, 0.9)
@@ -86,7 +103,12 @@ def judge(candidate: GateScores, served: GateScores, moved_share: float, toleran
         True
         >>> judge(GateScores(1.3, 0.2, 0.001, 0.5), served, 0.8, Tolerances()).reasons[0]
         'inertia per lead 1.3 is 30% above the served 1 (at most 5%)'
+        >>> verdict = judge(GateScores(0.9, 0.55, 0.1, 0.9), served, Moves(0.4, 0.35, 0.05), Tolerances())
+        >>> verdict.promote, verdict.moved_share, verdict.moved_unexplained_share
+        (True, 0.4, 0.05)
     """
+    if not isinstance(moved, Moves):
+        moved = Moves(moved, 0.0, moved)
     t, reasons = tolerances, []
     if candidate.inertia_per_lead > served.inertia_per_lead * (1 + t.inertia):
         rise = candidate.inertia_per_lead / served.inertia_per_lead - 1
@@ -103,8 +125,18 @@ def judge(candidate: GateScores, served: GateScores, moved_share: float, toleran
         reasons.append(
             f"stability {candidate.stability:.3f} is below the served {served.stability:.3f} by more than {t.stability}"
         )
+    if candidate.stability < t.min_stability:
+        reasons.append(
+            f"its segments are not reproducible on resamples: stability {candidate.stability:.3f} "
+            f"(at least {t.min_stability})"
+        )
     if candidate.min_share < t.min_share:
         reasons.append(f"its smallest segment holds {candidate.min_share:.1%} of leads (at least {t.min_share:.0%})")
-    if moved_share > t.moved_share:
-        reasons.append(f"it would move {moved_share:.0%} of leads to another segment (at most {t.moved_share:.0%})")
-    return GateVerdict(not reasons, tuple(reasons), candidate, served, moved_share)
+    if moved.unexplained > t.moved_share:
+        reasons.append(
+            f"it would move {moved.unexplained:.0%} of leads to another segment that its lineage does not explain "
+            f"(at most {t.moved_share:.0%}; {moved.explained:.0%} more move as their segment was retired, split, "
+            "merged or new)"
+        )
+    reasons += doubtful_splits
+    return GateVerdict(not reasons, tuple(reasons), candidate, served, moved.total, moved.explained, moved.unexplained)

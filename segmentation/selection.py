@@ -9,7 +9,7 @@ from segmentation.exceptions import InvalidParameterError
 from segmentation.kmeans import fit_kmeans, squared_distances
 from segmentation.silhouette import SilhouetteScorer
 
-__all__ = ["KScore", "KSelection", "find_optimal_clusters"]
+__all__ = ["KScore", "KSelection", "eligible", "find_optimal_clusters"]
 
 _TRANSFORMED_CAP = 1e150  # finite for any p >= 1, and in JSON
 
@@ -136,16 +136,36 @@ def _stability(sample: np.ndarray, k: int, rng: np.random.Generator, pairs: int 
     return float(np.mean(agreements))
 
 
+def eligible(
+    scores: tuple[KScore, ...],
+    *,
+    min_stability: float = 0.8,
+    min_share: float = 0.02,
+    min_silhouette_ratio: float = 0.5,
+) -> tuple[KScore, ...]:
+    """The K that pass every guard of `find_optimal_clusters` (same defaults), sharpest distortion jump first.
+
+    Examples:
+        >>> def score(k, silhouette, stability, jump):
+        ...     return KScore(k, silhouette, 0.0, 0.0, stability, 0.1, 0.0, jump)
+        >>> [s.k for s in eligible((score(2, 0.6, 0.9, 1.0), score(3, 0.5, 0.95, 3.0), score(4, 0.2, 0.9, 4.0)))]
+        [3, 2]
+    """
+    floor = min_silhouette_ratio * max(s.silhouette for s in scores)
+    passing = [s for s in scores if s.stability >= min_stability and s.min_share >= min_share and s.silhouette >= floor]
+    return tuple(sorted(passing, key=lambda s: -s.jump))
+
+
 def _recommend(
     scores: tuple[KScore, ...], min_stability: float, min_share: float, min_silhouette_ratio: float
 ) -> KSelection:
     by_silhouette = max(scores, key=lambda s: s.silhouette)
     floor = min_silhouette_ratio * by_silhouette.silhouette
-    eligible = [
-        s for s in scores if s.stability >= min_stability and s.min_share >= min_share and s.silhouette >= floor
-    ]
-    if eligible:
-        best = max(eligible, key=lambda s: s.jump)
+    passing = eligible(
+        scores, min_stability=min_stability, min_share=min_share, min_silhouette_ratio=min_silhouette_ratio
+    )
+    if passing:
+        best = passing[0]
         reason = (
             f"K={best.k} gives the sharpest drop in within-segment spread (distortion jump) among the K "
             f"whose segments are reproducible on resamples (ARI >= {min_stability:.2f}), hold at least "

@@ -7,11 +7,13 @@ import numpy as np
 from segmentation.exceptions import InvalidParameterError
 from segmentation.features import FEATURES
 
-__all__ = ["PLANTED_SEGMENTS", "SyntheticLeads", "generate_leads"]
+__all__ = ["PLANTED_SEGMENTS", "PlantedGroup", "SyntheticLeads", "generate_groups", "generate_leads"]
 
 
 @dataclass(frozen=True)
-class _Planted:
+class PlantedGroup:
+    """One planted group: its name, share of leads and each feature's distribution parameters."""
+
     name: str
     share: float
     engagement: tuple[float, float]  # mean, sd (clipped to 0-100)
@@ -30,8 +32,8 @@ class _Planted:
 
 # The tutorial's five segments. Tire kickers lie far from the rest on the log scale, which is
 # what makes silhouette alone prefer too few segments on such data.
-PLANTED_SEGMENTS: tuple[_Planted, ...] = (
-    _Planted(
+PLANTED_SEGMENTS: tuple[PlantedGroup, ...] = (
+    PlantedGroup(
         "High-Value Enterprise",
         0.17,
         (82, 8),
@@ -47,7 +49,7 @@ PLANTED_SEGMENTS: tuple[_Planted, ...] = (
         (9, 2),
         (0.02, 0.05, 0.18, 0.40, 0.35),
     ),
-    _Planted(
+    PlantedGroup(
         "SMB Quick Closers",
         0.25,
         (76, 8),
@@ -63,7 +65,7 @@ PLANTED_SEGMENTS: tuple[_Planted, ...] = (
         (6, 3),
         (0.03, 0.07, 0.15, 0.35, 0.40),
     ),
-    _Planted(
+    PlantedGroup(
         "Tire Kickers",
         0.18,
         (22, 9),
@@ -79,7 +81,7 @@ PLANTED_SEGMENTS: tuple[_Planted, ...] = (
         (2, 6),
         (0.55, 0.30, 0.10, 0.04, 0.01),
     ),
-    _Planted(
+    PlantedGroup(
         "Mid-Market Nurture",
         0.29,
         (58, 9),
@@ -95,7 +97,7 @@ PLANTED_SEGMENTS: tuple[_Planted, ...] = (
         (5, 4),
         (0.10, 0.30, 0.35, 0.18, 0.07),
     ),
-    _Planted(
+    PlantedGroup(
         "Churn Risk",
         0.11,
         (30, 8),
@@ -133,19 +135,30 @@ def generate_leads(n: int, *, random_state: int = 0) -> SyntheticLeads:
         >>> bool((generate_leads(1000, random_state=7).X == leads.X).all())
         True
     """
+    return generate_groups(PLANTED_SEGMENTS, n, random_state=random_state)
+
+
+def generate_groups(groups: tuple[PlantedGroup, ...], n: int, *, random_state: int = 0) -> SyntheticLeads:
+    """Draw `n` leads from `groups` in proportion to their shares; `true_segment` indexes `groups`.
+
+    Examples:
+        >>> leads = generate_groups(PLANTED_SEGMENTS[:2], 500, random_state=3)
+        >>> leads.segment_names, sorted(set(leads.true_segment.tolist()))
+        (('High-Value Enterprise', 'SMB Quick Closers'), [0, 1])
+    """
     if n < 1:
         raise InvalidParameterError(f"n must be at least 1, got {n}")
     rng = np.random.default_rng(random_state)
-    shares = np.array([p.share for p in PLANTED_SEGMENTS])
-    truth = rng.choice(len(PLANTED_SEGMENTS), size=n, p=shares / shares.sum())
+    shares = np.array([p.share for p in groups])
+    truth = rng.choice(len(groups), size=n, p=shares / shares.sum())
     X = np.empty((n, len(FEATURES)))
-    for index, planted in enumerate(PLANTED_SEGMENTS):
+    for index, planted in enumerate(groups):
         rows = np.flatnonzero(truth == index)
         X[rows] = _draw(planted, rows.size, rng)
-    return SyntheticLeads(X, truth, tuple(p.name for p in PLANTED_SEGMENTS))
+    return SyntheticLeads(X, truth, tuple(p.name for p in groups))
 
 
-def _draw(p: _Planted, m: int, rng: np.random.Generator) -> np.ndarray:
+def _draw(p: PlantedGroup, m: int, rng: np.random.Generator) -> np.ndarray:
     def lognormal(median: float, sigma: float = 0.6) -> np.ndarray:
         return np.maximum(1.0, np.round(rng.lognormal(np.log(median), sigma, m)))
 
