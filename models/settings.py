@@ -127,8 +127,15 @@ class Settings(BaseSettings):
     gate_min_share: float = Field(
         default=0.01, ge=0, le=0.5, description="A refit is refused if its smallest segment holds a smaller share"
     )
+    gate_min_stability: float = Field(
+        default=0.5, ge=0, le=1, description="A refit is refused if its own resampling stability (ARI) is lower"
+    )
     gate_max_moved_share: float = Field(
-        default=0.30, ge=0, le=1, description="A refit is refused if it moves a larger share of leads to other segments"
+        default=0.30,
+        ge=0,
+        le=1,
+        description="A refit is refused if it moves a larger share of leads in a way its lineage does not explain "
+        "(a kept segment's leads to another)",
     )
     transition_margin: float = Field(
         default=0.1,

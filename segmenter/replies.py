@@ -103,7 +103,8 @@ def status_summary(reply: ModelEvent) -> str:
 
 
 def lineage_summary(lineage: list[LineageEntry]) -> str:
-    """What a refit did to the segments, one clause per kind, e.g. "kept 0, 1; new 5; split 3 into 6, 7".
+    """What a refit did to the segments, one clause per kind, e.g. "kept 0, 1; new 5; split 3 into 6, 7"; a served
+    segment a kept one took in is "absorbed 4 into 3".
 
     Examples:
         >>> entry = LineageEntry.model_validate
@@ -113,12 +114,20 @@ def lineage_summary(lineage: list[LineageEntry]) -> str:
         ...     entry({"segment_id": 6, "kind": "split", "from": [3], "into": [5, 6]}),
         ...     entry({"segment_id": 2, "kind": "retired", "from": [2], "into": []})])
         'kept 0; retired 2; split 3 into 5, 6'
+        >>> lineage_summary([entry({"segment_id": 1, "kind": "kept", "from": [1], "into": [1], "absorbed": [4]}),
+        ...     entry({"segment_id": 4, "kind": "merged", "from": [1, 4], "into": [1]})])
+        'kept 1; absorbed 4 into 1'
     """
     ids = {kind: [e.segment_id for e in lineage if e.kind == kind] for kind in ("kept", "new", "retired")}
     parts = [f"{kind} {', '.join(map(str, found))}" for kind, found in ids.items() if found]
+    absorbed = {
+        (e.segment_id, tuple(e.into)) for e in lineage if e.kind == "merged" and set(e.into) <= set(ids["kept"])
+    }
     events = {(e.kind, tuple(e.from_), tuple(e.into)) for e in lineage if e.kind in ("split", "merged")}
+    events -= {("merged", tuple(e.from_), tuple(e.into)) for e in lineage if (e.segment_id, tuple(e.into)) in absorbed}
     for kind, sources, targets in sorted(events):
         parts.append(f"{kind} {', '.join(map(str, sources))} into {', '.join(map(str, targets))}")
+    parts += [f"absorbed {segment} into {', '.join(map(str, keeper))}" for segment, keeper in sorted(absorbed)]
     return "; ".join(parts)
 
 
@@ -184,6 +193,9 @@ def scores_table(gate: GateReport) -> Table:
     for name in gate.candidate:
         table.add_row(name, f"{gate.candidate[name]:.4g}", f"{gate.served[name]:.4g}")
     table.add_row("leads moved", f"{gate.moved_share:.1%}", "")
+    if gate.moved_unexplained_share is not None and gate.moved_explained_share is not None:
+        table.add_row("  explained by the lineage", f"{gate.moved_explained_share:.1%}", "")
+        table.add_row("  unexplained (held to the limit)", f"{gate.moved_unexplained_share:.1%}", "")
     return table
 
 

@@ -137,6 +137,7 @@ async def _fit_elsewhere(
         silhouette=settings.gate_silhouette_tolerance,
         stability=settings.gate_stability_tolerance,
         min_share=settings.gate_min_share,
+        min_stability=settings.gate_min_stability,
         moved_share=settings.gate_max_moved_share,
     )
     with tempfile.TemporaryDirectory(prefix="segmenter-refit-") as tmp:
