@@ -18,7 +18,7 @@ from segmentation.naming import describe, name_segments
 from segmentation.overlap import MATCH_RADIUS
 from segmentation.profiling import profile_segments
 from segmentation.segmenter import LeadSegmenter
-from segmentation.succession import Served, alternatives, prefer_identity, succeed
+from segmentation.succession import Served, Succession, alternatives, prefer_identity, settled, succeed
 
 __all__ = ["HELD_OUT_MAX", "HELD_OUT_SHARE", "MATCH_RADIUS", "build_snapshot", "fit_model", "refit_model"]
 
@@ -109,12 +109,15 @@ def refit_model(
         random_state=random_state,
     ).fit(train)
     before = _served(served).scored(holdout, random_state=random_state)
-    options = [
-        succeed(
+
+    def traced(option: LeadSegmenter) -> Succession:
+        return succeed(
             before, option, train, holdout, tolerances=tolerances, match_radius=match_radius, random_state=random_state
         )
-        for option in alternatives(first, train, around=len(served.segments))
-    ]
+
+    options = [traced(first)]
+    if not settled(options[0]):  # only then can another K be preferred: fit them
+        options += [traced(option) for option in alternatives(first, train, around=len(served.segments))[1:]]
     chosen, why = prefer_identity(options, tolerances.moved_share)
     config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)
     created_at = datetime.now().astimezone()

@@ -13,7 +13,16 @@ from segmentation.segmenter import LeadSegmenter
 from segmentation.selection import eligible
 from segmentation.splits import doubtful_splits
 
-__all__ = ["AROUND_SEEDS", "IDENTITY_SLACK", "Served", "Succession", "alternatives", "prefer_identity", "succeed"]
+__all__ = [
+    "AROUND_SEEDS",
+    "IDENTITY_SLACK",
+    "Served",
+    "Succession",
+    "alternatives",
+    "prefer_identity",
+    "settled",
+    "succeed",
+]
 
 AROUND_SEEDS = 3
 """Seeds the served K and its neighbours are fitted with when K is chosen again (the lowest inertia kept)."""
@@ -140,6 +149,13 @@ def alternatives(chosen: LeadSegmenter, train: np.ndarray, *, around: int | None
         min((fit(k, seed) for seed in seeds), key=lambda m: m.inertia_) if k in near else fit(k, chosen.random_state)
         for k in ks
     ]
+
+
+def settled(option: Succession) -> bool:
+    """Whether no other K can be preferred to `option` (`prefer_identity` ranks it first whatever the others): it
+    splits nothing doubtfully, moves at most `IDENTITY_SLACK` unexplained, and the gate promotes it. A refit whose
+    K-choice's pick is settled fits no other K."""
+    return not option.doubts and option.moves.unexplained <= IDENTITY_SLACK and option.verdict.promote
 
 
 def prefer_identity(options: Sequence[Succession], moved_share: float) -> tuple[Succession, str | None]:

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class RoutedBatch:
     """One delivered batch, as its listeners see it: each lead counted once, either in `outputs` (its segment
-        reached Kafka; `valid[i]`, `outputs[i]` and `X[i]` are the same lead) or in `rejected` (dead-lettered: invalid,
-        or an output the broker refused). `started` is when routing it began (`time.time()`), `seconds` how long it took
+    reached Kafka; `valid[i]`, `outputs[i]` and `X[i]` are the same lead) or in `rejected` (dead-lettered: invalid,
+    or an output the broker refused). `started` is when routing it began (`time.time()`), `seconds` how long it took
     to its last acknowledgement."""
 
     received: int
