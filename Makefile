@@ -24,7 +24,7 @@ demo: $(STAMP) ## 5,000 leads: choose K, fit, publish, stream them through Kafka
 # broker, a worker or a refit, so three keep two cores busy. TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= 3
 
-test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (~13 min when last measured; 15 skip without Apache Kafka and Chromium)
+test: $(STAMP) ## Every test: unit, CLI, streams, integration (embedded or SEGMENTER_TEST_* services), demo, doctests (4.5 min measured in CI, 9 min on a busy machine; 15 skip without Apache Kafka and Chromium)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # tests/cli/test_demo.py runs the whole demo (embedded Tansu, Valkey and a worker): left to `make test`.
