@@ -40,11 +40,10 @@ def assigned(env: dict[str, str], n: int) -> bool:
     return len(drain(env["SEGMENTER_KAFKA_BOOTSTRAP"], env["SEGMENTER_SEGMENTS_TOPIC"])) >= n
 
 
-def test_a_shifted_stream_makes_the_leader_refit_on_drift_with_its_reason(
-    kafka_bootstrap: str, redis_url: str, tmp_path: Path
-) -> None:
-    env = os.environ | worker_env(
-        kafka_bootstrap,
+def drift_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    """A worker that judges drift every 0.5 s on a window of 2,000 leads and refits on it at most hourly."""
+    return os.environ | worker_env(
+        kafka,
         redis_url,
         SEGMENTER_DRIFT_CHECK_SECONDS="0.5",
         SEGMENTER_DRIFT_WINDOW_LEADS="2000",
@@ -52,7 +51,14 @@ def test_a_shifted_stream_makes_the_leader_refit_on_drift_with_its_reason(
         SEGMENTER_DRIFT_ROWS_PER_BATCH="10000",
         SEGMENTER_DRIFT_REFIT_MIN_SECONDS="3600",
         SEGMENTER_REFIT_MIN_LEADS="1000",
+        **overrides,
     )
+
+
+def test_a_shifted_stream_makes_the_leader_refit_on_drift_with_its_reason(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = drift_env(kafka_bootstrap, redis_url)
     publish(env, model_file(tmp_path, k=5, version=1, seed=0)[0])  # fitted on generate_leads(3000, random_state=0)
     kafka, leads_topic = env["SEGMENTER_KAFKA_BOOTSTRAP"], env["SEGMENTER_LEADS_TOPIC"]
     with Worker(env, tmp_path) as worker:
@@ -103,17 +109,7 @@ def test_after_a_real_change_the_leader_refits_on_drift_keeps_the_survivors_and_
     is judged, the leader refits on its own, and the candidate is promoted with every surviving group under its
     served id, Churn Risk named as changed and the new kind as new; leads sent again get a transition only if they
     were Churn Risk's. The new traffic waits in Kafka while no worker runs, so that the refit sees all of it."""
-    env = os.environ | worker_env(
-        kafka_bootstrap,
-        redis_url,
-        SEGMENTER_DRIFT_CHECK_SECONDS="0.5",
-        SEGMENTER_DRIFT_WINDOW_LEADS="2000",
-        SEGMENTER_DRIFT_MIN_LEADS="1000",
-        SEGMENTER_DRIFT_ROWS_PER_BATCH="10000",
-        SEGMENTER_DRIFT_REFIT_MIN_SECONDS="3600",
-        SEGMENTER_REFIT_MIN_LEADS="1000",
-        SEGMENTER_REFIT_SAMPLE_SIZE="10000",
-    )
+    env = drift_env(kafka_bootstrap, redis_url, SEGMENTER_REFIT_SAMPLE_SIZE="10000")
     _, before = fit_model(planted(3_000, seed=0)[0], config=StrategyConfig(), k=5, version=1, random_state=0)
     path = tmp_path / "model-1.json"
     path.write_text(before.model_dump_json())
