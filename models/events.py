@@ -11,6 +11,7 @@ from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
 
 __all__ = [
+    "Arm",
     "ERROR_CLASSES",
     "MAX_LEAD_ID_LENGTH",
     "MAX_REASON_LENGTH",
@@ -61,6 +62,10 @@ class LeadEvent(BaseModel):
         return cls.model_validate({"lead_id": lead_id} | values, strict=False)
 
 
+# The experiment's arms: a lead keeps its arm forever (a stable hash of its id, `segmentation.holdout`).
+Arm = Literal["segmented", "holdout"]
+
+
 class SegmentAssigned(BaseModel):
     """The segment a lead was routed to, why, and what to do with it."""
 
@@ -70,7 +75,10 @@ class SegmentAssigned(BaseModel):
     lead_id: str
     segment_id: int
     segment_name: str
-    strategy: Strategy
+    strategy: Strategy = Field(description="What to do with the lead: the baseline campaign for the holdout arm")
+    arm: Arm = Field(
+        default="segmented", description="holdout: a randomized control lead, told to get the baseline campaign"
+    )
     model_version: int
     distance: float
     confidence: float = Field(ge=0, le=1)

@@ -35,6 +35,19 @@ class Settings(BaseSettings):
     control_topic: str = Field(default="segmenter-control", description="Operator commands")
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
+    holdout_share: float = Field(
+        default=0.05, ge=0, le=0.5,
+        description="Share of leads (a stable hash of lead_id) told to get the baseline campaign: the randomized "
+        "control group the measured lift is taken against (0: no holdout)",
+    )  # fmt: skip
+    holdout_salt: str = Field(
+        default="", max_length=200, description="Mixed into the holdout hash: a new salt draws a new holdout"
+    )
+    attribution_window_seconds: float = Field(
+        default=90 * 86_400, gt=0, le=730 * 86_400,
+        description="An outcome counts for a lead's first exposure this long before it; a lead with no result by "
+        "then counts as lost",
+    )  # fmt: skip
     engine: Literal["agent", "batch"] = Field(
         default="batch",
         description="How leads are consumed: a Faust agent, or an aiokafka consumer reading whole batches",

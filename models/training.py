@@ -12,7 +12,7 @@ from models.strategies import FALLBACK_STRATEGY, StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances
-from segmentation.identity import content_order, fingerprint
+from segmentation.identity import fingerprint
 from segmentation.lineage import Lineage
 from segmentation.naming import describe, name_segments
 from segmentation.overlap import MATCH_RADIUS
@@ -97,7 +97,7 @@ def refit_model(
     The lineage and the verdict are stored in the candidate. The leads are put in one canonical order first, so
     that a refit depends on which leads the sample holds, not on the order it was read in (the shared sample comes
     back in the order of its random keys)."""
-    X = X[content_order(X)]
+    X = X[np.lexsort(X.T[::-1])]
     order = np.random.default_rng(random_state).permutation(len(X))
     held = min(HELD_OUT_MAX, int(len(X) * HELD_OUT_SHARE))
     holdout, train = X[order[:held]], X[order[held:]]
