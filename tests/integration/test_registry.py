@@ -4,6 +4,7 @@ and Redis refilled from it when it loses them. The Redis of these tests is their
 import asyncio
 import json
 import os
+import random
 import time
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from models.events import SegmentAssigned
+from models.settings import Settings
+from streams.clients import redis_client, tagged_key
+from streams.model_plane.store import Controls, RedisModelStore, StoredControls
 from tests.integration.apache import RedisNode
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, drain, leads, model_file, publish, worker_env
@@ -133,3 +137,33 @@ def test_flushall_under_load_keeps_outputs_flowing_and_puts_the_pointer_back_wit
     assert restored <= RESTORE_LIMIT_SECONDS
     assert gap <= GAP_LIMIT_SECONDS
     assert any("put back from" in w.log() for w in workers)
+
+
+def test_restores_racing_each_other_and_a_publish_never_move_the_pointer_back(redis_url: str, tmp_path: Path) -> None:
+    _, base = model_file(tmp_path, k=4, version=1)
+    snapshots = {v: base.model_copy(update={"version": v}) for v in range(1, 5)}
+    topic = {v: s.model_dump_json().encode() for v, s in snapshots.items() if v <= 3}  # the registry: 1..3
+    pinned = StoredControls(Controls(pinned=None, k=4), revision=100)
+    rng = random.Random(3)
+
+    async def race(prefix: str) -> tuple[str | None, list[str], dict[str, str]]:
+        client = redis_client(Settings(redis_url=redis_url))  # type: ignore[arg-type]
+        store = RedisModelStore(client, prefix)
+        try:  # Redis has lost it all; four workers put back 1..3 while 4 is published, in a random order
+            steps = [store.restore(topic, 3, pinned) for _ in range(4)] + [store.publish(snapshots[4])]
+            rng.shuffle(steps)
+            await asyncio.gather(*steps)
+            keys = [tagged_key(prefix, "model", part) for part in ("current", "history")]
+            return (
+                await client.get(keys[0]),
+                await client.lrange(keys[1], 0, -1),
+                await client.hgetall(tagged_key(prefix, "controls")),
+            )
+        finally:
+            await client.aclose()
+
+    for round_ in range(20):
+        current, history, controls = asyncio.run(race(f"race-{os.getpid()}-{round_}-{time.time_ns()}"))
+        assert current == "4"  # the publish is never undone, whatever came first
+        assert history == ["1", "2", "3", "4"]  # in version order, also when the publish came first
+        assert controls == {"k": "4", "revision": "100"}
