@@ -7,9 +7,10 @@ only the served model from here; it feeds the sample and the drift window throug
 
 from streams.model_plane.control import Controller
 from streams.model_plane.drift import DriftMonitor
+from streams.model_plane.mirrored import MirroredModelStore
 from streams.model_plane.publishing import announce, publish_model
 from streams.model_plane.refit import Refitter
-from streams.model_plane.registry import KafkaRegistry, MirroredModelStore
+from streams.model_plane.registry import KafkaRegistry
 from streams.model_plane.restore import RegistryKeeper
 from streams.model_plane.sample import SharedSample
 from streams.model_plane.serving import ModelHolder, ServingModel

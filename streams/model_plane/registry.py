@@ -17,11 +17,11 @@ from aiokafka.errors import KafkaError
 
 from models.settings import Settings
 from models.snapshot import ModelSnapshot
-from streams.clients import RedisClient, RedisHealth, aiokafka_security, back_off_metadata_retries, bootstrap_servers
+from streams.clients import aiokafka_security, back_off_metadata_retries, bootstrap_servers, kafka_consumer
 from streams.exceptions import ServiceUnavailableError
-from streams.model_plane.store import Controls, RedisModelStore, StoredControls
+from streams.model_plane.store import Controls, StoredControls
 
-__all__ = ["KafkaRegistry", "MirroredModelStore", "RegistryLog", "controls_record", "model_key", "model_record", "send"]
+__all__ = ["KafkaRegistry", "RegistryLog", "controls_record", "model_key", "model_record", "read_registry", "send"]
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,7 @@ class KafkaRegistry(mode.Service):
             try:
                 if end is None:
                     end = (await self._consumer.end_offsets([self._partition]))[self._partition]
-                for records in (await self._consumer.getmany(self._partition, timeout_ms=500)).values():
-                    for record in records:
-                        self.contents.apply(record.key, record.value)
-                position = await self._consumer.position(self._partition)
+                position = await _read_more(self._consumer, self._partition, self.contents)
             except KafkaError as error:  # said once; the copy in Redis is served meanwhile
                 if not outage:
                     log.warning("registry %s unreadable (%r): retrying", self._settings.registry_topic, error)
@@ -143,26 +140,28 @@ class KafkaRegistry(mode.Service):
                 self.caught_up.set()
 
 
-class MirroredModelStore(RedisModelStore):
-    """The Redis store that also writes each model made current and each change of the controls to the registry
-    topic, after Redis (which refuses a stale version or a promotion while pinned). A write Kafka refuses is said
-    once here and copied from Redis later by a worker's `RegistryKeeper`."""
+async def _read_more(consumer: AIOKafkaConsumer, partition: TopicPartition, contents: RegistryLog) -> int:
+    """Take in what one fetch brings; the position after it."""
+    for records in (await consumer.getmany(partition, timeout_ms=500)).values():
+        for record in records:
+            contents.apply(record.key, record.value)
+    position: int = await consumer.position(partition)
+    return position
 
-    def __init__(self, client: RedisClient, prefix: str, write: Write, health: RedisHealth | None = None) -> None:
-        super().__init__(client, prefix, health)
-        self._write = write
 
-    async def publish(self, snapshot: ModelSnapshot, *, despite_pin: bool = False) -> None:
-        await super().publish(snapshot, despite_pin=despite_pin)
-        await self._mirror(*model_record(snapshot))
-
-    async def set_controls(self, controls: Controls, revision: int | None = None) -> None:
-        revision = revision or max(int(time.time() * 1000), (await self.revision() or 0) + 1)
-        await super().set_controls(controls, revision)
-        await self._mirror(*controls_record(StoredControls(controls, revision)))
-
-    async def _mirror(self, key: bytes, value: bytes) -> None:
+async def read_registry(settings: Settings, timeout: float = 30) -> RegistryLog:
+    """The registry topic read once to its end (`segmenter publish`, before it publishes into an empty Redis)."""
+    partition = TopicPartition(settings.registry_topic, 0)
+    contents = RegistryLog()
+    deadline = time.monotonic() + timeout
+    async with kafka_consumer(settings) as consumer:
         try:
-            await self._write(key, value)
-        except ServiceUnavailableError as error:
-            log.warning("%s written to Redis only, copied to the registry once Kafka answers: %s", key.decode(), error)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
+            while await _read_more(consumer, partition, contents) < end:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailableError(f"{settings.registry_topic} not read to its end within {timeout:g}s")
+        except KafkaError as error:
+            raise ServiceUnavailableError(f"reading {settings.registry_topic}: {error!r}") from error
+    return contents

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 import mode
 
 from streams.exceptions import ServiceUnavailableError
+from streams.model_plane.mirrored import MirroredModelStore
 from streams.model_plane.registry import KafkaRegistry, controls_record, model_key, model_record
 from streams.model_plane.serving import ModelHolder
-from streams.model_plane.store import RedisModelStore, StoredControls
+from streams.model_plane.store import HISTORY_KEPT, StoredControls
 
 __all__ = ["Copy", "Plan", "RegistryKeeper", "plan"]
 
 log = logging.getLogger(__name__)
 
-HISTORY_KEPT = 1000
 _CATCH_UP_SECONDS = 60
 
 
@@ -74,7 +74,7 @@ class RegistryKeeper(mode.Service):
     serves), then on a timer. An outage of either is said once; the worker serves what it holds meanwhile."""
 
     def __init__(
-        self, store: RedisModelStore, registry: KafkaRegistry, holder: ModelHolder, *, check_seconds: float
+        self, store: MirroredModelStore, registry: KafkaRegistry, holder: ModelHolder, *, check_seconds: float
     ) -> None:
         super().__init__()
         self._store = store

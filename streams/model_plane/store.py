@@ -12,7 +12,7 @@ from models.snapshot import ModelSnapshot
 from streams.clients import REDIS_ERRORS, RedisClient, RedisHealth, answer, initialized, tagged_key
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 
-__all__ = ["Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore", "StoredControls"]
+__all__ = ["HISTORY_KEPT", "Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore", "StoredControls"]
 
 log = logging.getLogger(__name__)
 
@@ -75,45 +75,7 @@ redis.call('LTRIM', KEYS[3], -1000, -1)
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return {1, ARGV[1]}
 """
-_HISTORY_KEPT = 1000
-
-# Put back what the registry topic holds, never backwards: the model `ARGV[1]` made current only if newer than
-# the pointer (stored if missing: versions are immutable), the history merged with the registry's versions
-# (`ARGV[7..]`, a union in version order, the last 1,000), the controls replaced only by a higher revision.
-_RESTORE = """
-local moved, replaced = 0, 0
-if ARGV[1] ~= '' then
-  local current = redis.call('GET', KEYS[2])
-  if not current or tonumber(current) < tonumber(ARGV[1]) then
-    redis.call('SET', KEYS[1], ARGV[2], 'NX')
-    redis.call('SET', KEYS[2], ARGV[1])
-    moved = 1
-  end
-end
-if #ARGV > 6 then
-  local seen, merged = {}, {}
-  for _, list in ipairs({redis.call('LRANGE', KEYS[3], 0, -1), {unpack(ARGV, 7)}}) do
-    for _, v in ipairs(list) do
-      if not seen[v] then seen[v] = true; table.insert(merged, v) end
-    end
-  end
-  table.sort(merged, function(a, b) return tonumber(a) < tonumber(b) end)
-  redis.call('DEL', KEYS[3])
-  redis.call('RPUSH', KEYS[3], unpack(merged, math.max(1, #merged - 999)))
-end
-if ARGV[4] ~= '' then
-  local revision = redis.call('HGET', KEYS[4], 'revision')
-  if not revision or tonumber(revision) < tonumber(ARGV[4]) then
-    redis.call('DEL', KEYS[4])
-    redis.call('HSET', KEYS[4], 'revision', ARGV[4])
-    if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], 'pinned', ARGV[5]) end
-    if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], 'k', ARGV[6]) end
-    replaced = 1
-  end
-end
-if moved == 1 then redis.call('PUBLISH', ARGV[3], ARGV[1]) end
-return {moved, replaced}
-"""
+HISTORY_KEPT = 1000
 
 
 class RedisModelStore:
@@ -126,7 +88,6 @@ class RedisModelStore:
         self._client = client
         self._prefix = prefix
         self._publish = client.register_script(_PUBLISH)
-        self._restore = client.register_script(_RESTORE)
         # The worker's store waits on Redis only while it answers; a one-off command's waits out its timeouts.
         self._call = health.call if health is not None else answer
 
@@ -203,43 +164,6 @@ class RedisModelStore:
         stored = await self._call(lambda: self._client.hgetall(self._controls))
         return int(stored.get("revision", 0)) if stored else None
 
-    async def has_history(self, length: int) -> bool:
-        """Whether the history holds at least `length` versions."""
-        return int(await self._call(lambda: self._client.llen(self._history))) >= length
-
-    async def raw(self, version: int) -> bytes | None:
-        """Model `version`'s JSON as stored, None if missing."""
-        text = await self._call(lambda: self._client.get(self._key(version)))
-        return None if text is None else (text if isinstance(text, bytes) else text.encode())
-
-    async def restore(
-        self, models: dict[int, bytes], current: int | None, controls: StoredControls | None
-    ) -> tuple[bool, bool]:
-        """Put back `models` (missing versions only), make `current` current if it is newer than the pointer,
-        merge the versions into the history, and set `controls` if their revision is higher, the last three in one
-        atomic step. Returns whether the pointer moved and whether the controls were replaced."""
-
-        async def store_missing() -> None:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for version, text in models.items():
-                    pipe.set(self._key(version), text, nx=True)
-                await pipe.execute()
-
-        if models:
-            await self._call(store_missing)
-        c = controls.controls if controls else Controls()
-        kept = sorted(models)[-_HISTORY_KEPT:]
-        moved, replaced = await self._call(
-            lambda: self._restore(
-                keys=[self._key(current or 0), self._key("current"), self._history, self._controls],
-                args=[
-                    current or "", models[current] if current else "", self.channel,
-                    controls.revision if controls else "", c.pinned or "", c.k or "", *kept,
-                ],
-            )
-        )  # fmt: skip
-        return bool(moved), bool(replaced)
-
     async def notices(self) -> AsyncIterator[int]:
         """Versions announced on the channel, as they come; ends when the connection drops."""
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
@@ -299,7 +223,7 @@ class InMemoryModelStore:
             raise PinnedError(f"version {self._controls.pinned} is pinned")
         self._models[snapshot.version] = snapshot
         self._current = snapshot.version
-        self._history = [*self._history, snapshot.version][-_HISTORY_KEPT:]
+        self._history = [*self._history, snapshot.version][-HISTORY_KEPT:]
         for listener in self._listeners if announce else ():
             listener.put_nowait(snapshot.version)
 

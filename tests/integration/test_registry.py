@@ -5,6 +5,8 @@ import asyncio
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from models.events import SegmentAssigned
 from models.settings import Settings
 from streams.clients import redis_client, tagged_key
-from streams.model_plane.store import Controls, RedisModelStore, StoredControls
+from streams.model_plane.mirrored import MirroredModelStore
+from streams.model_plane.store import Controls, StoredControls
 from tests.integration.apache import RedisNode
 from tests.integration.figures import Figures
 from tests.integration.harness import Worker, drain, leads, model_file, publish, worker_env
@@ -100,6 +103,21 @@ def test_a_worker_started_against_an_empty_redis_serves_the_registry_current_mod
         assert store.hget(key(env, "controls"), "k") is None  # flushed before any worker copied them: gone
 
 
+def test_publish_into_an_empty_redis_puts_the_registry_back_first_and_refuses_an_older_version(
+    kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path
+) -> None:
+    env = two_models(kafka_bootstrap, own_redis.url, tmp_path)
+    store = plain(env)
+    store.flushall()  # no worker running: nothing puts the models back but the publish itself
+    older = subprocess.run(
+        [sys.executable, "-m", "segmenter", "publish", str(model_file(tmp_path, k=3, version=1, seed=2)[0])],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert older.returncode != 0 and "not newer than the current 2" in older.stderr, older.stderr
+    assert store.get(key(env, "model", "current")) == "2"
+    assert store.lrange(key(env, "model", "history"), 0, -1) == ["1", "2"]
+
+
 @pytest.mark.faults
 def test_flushall_under_load_keeps_outputs_flowing_and_puts_the_pointer_back_without_going_back(
     kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path, figures: Figures
@@ -139,7 +157,11 @@ def test_flushall_under_load_keeps_outputs_flowing_and_puts_the_pointer_back_wit
     assert any("put back from" in w.log() for w in workers)
 
 
-def test_restores_racing_each_other_and_a_publish_never_move_the_pointer_back(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["redis_url", "valkey_cluster"])
+def test_restores_racing_each_other_and_a_publish_never_move_the_pointer_back(
+    server: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    redis_url = request.getfixturevalue(server)
     _, base = model_file(tmp_path, k=4, version=1)
     snapshots = {v: base.model_copy(update={"version": v}) for v in range(1, 5)}
     topic = {v: s.model_dump_json().encode() for v, s in snapshots.items() if v <= 3}  # the registry: 1..3
@@ -148,11 +170,17 @@ def test_restores_racing_each_other_and_a_publish_never_move_the_pointer_back(re
 
     async def race(prefix: str) -> tuple[str | None, list[str], dict[str, str]]:
         client = redis_client(Settings(redis_url=redis_url))  # type: ignore[arg-type]
-        store = RedisModelStore(client, prefix)
+        written: list[bytes] = []
+
+        async def write(key: bytes, value: bytes) -> None:
+            written.append(key)
+
+        store = MirroredModelStore(client, prefix, write)
         try:  # Redis has lost it all; four workers put back 1..3 while 4 is published, in a random order
             steps = [store.restore(topic, 3, pinned) for _ in range(4)] + [store.publish(snapshots[4])]
             rng.shuffle(steps)
             await asyncio.gather(*steps)
+            assert written == [b"model:4"]  # the publish is written to the topic, the restores are not
             keys = [tagged_key(prefix, "model", part) for part in ("current", "history")]
             return (
                 await client.get(keys[0]),

@@ -37,7 +37,7 @@ def test_a_history_shorter_than_the_registry_is_merged_without_moving_the_pointe
     assert plan(Copy(8, None), Copy(7, None), history_complete=False) == Plan(restore_history=True, copy_models=True)
 
 
-@pytest.mark.parametrize(("redis", "registry", "served"), itertools.product(VERSIONS, VERSIONS, VERSIONS))
+@pytest.mark.parametrize(("redis", "registry", "served"), list(itertools.product(VERSIONS, VERSIONS, VERSIONS)))
 def test_no_plan_ever_moves_a_side_back_or_acts_both_ways(
     redis: int | None, registry: int | None, served: int | None
 ) -> None:
