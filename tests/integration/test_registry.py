@@ -12,20 +12,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from models.events import SegmentAssigned
 from models.settings import Settings
-from streams.clients import redis_client, tagged_key
+from streams.clients import ensure_topics, redis_client, tagged_key
+from streams.exceptions import TopicMismatchError
 from streams.model_plane.mirrored import MirroredModelStore
 from streams.model_plane.store import Controls, StoredControls
 from tests.integration.apache import RedisNode
-from tests.integration.figures import Figures
-from tests.integration.harness import Worker, drain, leads, model_file, publish, worker_env
+from tests.integration.harness import Worker, drain, model_file, publish, settings_of, worker_env
 from tests.integration.test_control import command, served_versions
-from tests.integration.traffic import Probe, Stream
-from tests.waiting import wait_for
 
 GAP_LIMIT_SECONDS = 2.0
 RESTORE_LIMIT_SECONDS = 10.0
@@ -85,6 +82,27 @@ def test_publish_rollback_pin_and_set_k_reach_the_compacted_registry_topic(
     assert cleanup_policy(kafka_bootstrap, env["SEGMENTER_REGISTRY_TOPIC"]) == "compact"
 
 
+def test_a_registry_topic_made_without_compaction_stops_the_start_with_the_command_that_fixes_it(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
+    settings = settings_of(env)
+
+    async def made_by_hand() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(settings.registry_topic, 1, 1, topic_configs={"cleanup.policy": "delete"})]
+            )
+        finally:
+            await admin.close()
+
+    asyncio.run(made_by_hand())
+    with pytest.raises(TopicMismatchError, match="cleanup.policy=delete, it needs compact: kafka-configs.sh --alter"):
+        asyncio.run(ensure_topics(settings))
+
+
 def test_a_worker_started_against_an_empty_redis_serves_the_registry_current_model(
     kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path
 ) -> None:
@@ -116,45 +134,6 @@ def test_publish_into_an_empty_redis_puts_the_registry_back_first_and_refuses_an
     assert older.returncode != 0 and "not newer than the current 2" in older.stderr, older.stderr
     assert store.get(key(env, "model", "current")) == "2"
     assert store.lrange(key(env, "model", "history"), 0, -1) == ["1", "2"]
-
-
-@pytest.mark.faults
-def test_flushall_under_load_keeps_outputs_flowing_and_puts_the_pointer_back_without_going_back(
-    kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path, figures: Figures
-) -> None:
-    n, rate = 20_000, 1000.0
-    env = two_models(kafka_bootstrap, own_redis.url, tmp_path)
-    group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
-    workers = [Worker(env, tmp_path).launch() for _ in range(2)]
-    for worker in workers:
-        worker.wait_ready()
-    assert command(env, command="set_k", k=4).type == "k_set"
-    store = plain(env)
-    table, records = leads(n, seed=5)
-    with Probe(kafka_bootstrap) as probe:
-        stream = Stream(kafka_bootstrap, topic, records, rate=rate).start()
-        wait_for(lambda: sum(probe.end_offsets(out).values()) > n // 4, 60, "a quarter of the outputs")
-        store.flushall()
-        flushed = time.time()
-        wait_for(lambda: store.get(key(env, "model", "current")) is not None, 30, "the pointer back")
-        restored = time.time() - flushed
-        stream.join()
-        wait_for(lambda: sum(probe.lag(group, topic).values()) == 0, 120, "consumer lag back to 0")
-    for worker in workers:
-        worker.stop()
-    outputs = drain(kafka_bootstrap, out)
-    events = [SegmentAssigned.model_validate_json(o.value) for o in outputs]
-    stamps = sorted(o.timestamp_ms / 1000 for o in outputs)
-    gap = max(b - a for a, b in zip(stamps, stamps[1:], strict=False))
-    figures.record("registry_flushall", leads=n, restored_s=round(restored, 3), worst_output_gap_s=round(gap, 3))
-    assert {e.lead_id for e in events} == set(table.ids)
-    assert {e.model_version for e in events} == {2}  # never an older version
-    assert store.get(key(env, "model", "current")) == "2"
-    assert store.lrange(key(env, "model", "history"), 0, -1) == ["1", "2"]
-    assert store.hget(key(env, "controls"), "k") == "4"
-    assert restored <= RESTORE_LIMIT_SECONDS
-    assert gap <= GAP_LIMIT_SECONDS
-    assert any("put back from" in w.log() for w in workers)
 
 
 @pytest.mark.parametrize("server", ["redis_url", "valkey_cluster"])
