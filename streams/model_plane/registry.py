@@ -19,7 +19,7 @@ from models.settings import Settings
 from models.snapshot import ModelSnapshot
 from streams.clients import aiokafka_security, back_off_metadata_retries, bootstrap_servers, kafka_consumer
 from streams.exceptions import ServiceUnavailableError
-from streams.model_plane.store import Controls, StoredControls
+from streams.model_plane.store import HISTORY_KEPT, Controls, StoredControls
 
 __all__ = ["KafkaRegistry", "RegistryLog", "controls_record", "model_key", "model_record", "read_registry", "send"]
 
@@ -54,7 +54,8 @@ async def send(producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes)
 
 @dataclass
 class RegistryLog:
-    """The topic as read so far: each model's JSON by version, and the controls of the highest revision."""
+    """The topic as read so far: the JSON of the newest `HISTORY_KEPT` versions (the history Redis keeps), and
+    the controls of the highest revision."""
 
     models: dict[int, bytes] = field(default_factory=dict)
     controls: StoredControls | None = None
@@ -69,6 +70,8 @@ class RegistryLog:
         try:
             if key is not None and key.startswith(_MODEL) and value:
                 self.models[int(key[len(_MODEL) :])] = value
+                if len(self.models) > 2 * HISTORY_KEPT:  # pruned now and then, not on every record
+                    self.models = dict(sorted(self.models.items())[-HISTORY_KEPT:])
             elif key == _CONTROLS and value:
                 read = orjson.loads(value)
                 stored = StoredControls(Controls(read["pinned"], read["k"]), int(read["revision"]))

@@ -8,7 +8,7 @@ import pytest
 
 from streams.model_plane.registry import RegistryLog, controls_record
 from streams.model_plane.restore import Copy, Plan, plan
-from streams.model_plane.store import Controls, StoredControls
+from streams.model_plane.store import HISTORY_KEPT, Controls, StoredControls
 
 VERSIONS = [None, 1, 2, 3]
 
@@ -64,3 +64,11 @@ def test_the_log_keeps_every_version_and_the_controls_of_the_highest_revision() 
     log.apply(b"controls", orjson.dumps({"pinned": 1}))  # no revision: skipped
     assert (log.newest, sorted(log.models)) == (3, [1, 2, 3])
     assert log.controls == StoredControls(Controls(pinned=2, k=None), revision=20)
+
+
+def test_the_log_keeps_the_newest_versions_the_history_keeps() -> None:
+    log = RegistryLog()
+    for version in range(1, 2 * HISTORY_KEPT + 2):
+        log.apply(f"model:{version}".encode(), b"{}")
+    assert min(log.models) > HISTORY_KEPT and log.newest == 2 * HISTORY_KEPT + 1
+    assert len(log.models) <= 2 * HISTORY_KEPT
