@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from streams.model_plane.store import Controls, StoredControls
 from tests.integration.apache import RedisNode
 from tests.integration.harness import Worker, drain, model_file, publish, settings_of, worker_env
 from tests.integration.test_control import command, served_versions
+from tests.waiting import wait_for
 
 GAP_LIMIT_SECONDS = 2.0
 RESTORE_LIMIT_SECONDS = 10.0
@@ -119,6 +121,21 @@ def test_a_worker_started_against_an_empty_redis_serves_the_registry_current_mod
         assert store.lrange(key(env, "model", "history"), 0, -1) == ["1", "2"]
         assert store.exists(key(env, "model", "1"))
         assert store.hget(key(env, "controls"), "k") is None  # flushed before any worker copied them: gone
+
+
+def test_a_redis_restarted_empty_gets_the_models_back_from_a_running_worker(
+    kafka_bootstrap: str, own_redis: RedisNode, tmp_path: Path
+) -> None:
+    env = two_models(kafka_bootstrap, own_redis.url, tmp_path)
+    with Worker(env, tmp_path) as worker:
+        own_redis.stop()
+        shutil.rmtree(own_redis.root / "data")  # restarted without its data, as a new instance after a failover
+        (own_redis.root / "data").mkdir()
+        own_redis.start()
+        wait_for(lambda: plain(env).get(key(env, "model", "current")) == "2", 10, "the pointer back within 10 s")
+        assert plain(env).lrange(key(env, "model", "history"), 0, -1) == ["1", "2"]
+        assert served_versions(env, 40, first=1) == {2}
+        assert "put back from" in worker.log()
 
 
 def test_publish_into_an_empty_redis_puts_the_registry_back_first_and_refuses_an_older_version(
