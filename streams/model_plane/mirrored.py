@@ -3,6 +3,7 @@ registry topic, and the atomic, forward-only step that puts back into Redis what
 
 import logging
 import time
+from functools import partial
 
 from models.snapshot import ModelSnapshot
 from streams.clients import RedisClient, RedisHealth
@@ -13,6 +14,8 @@ from streams.model_plane.store import HISTORY_KEPT, Controls, RedisModelStore, S
 __all__ = ["MirroredModelStore"]
 
 log = logging.getLogger(__name__)
+
+_MODELS_PER_CALL = 50  # versions stored per Redis call when put back
 
 # Put back what the registry topic holds, never backwards: the model `ARGV[1]` made current only if newer than
 # the pointer (stored if missing: versions are immutable), the history merged with the registry's versions
@@ -90,18 +93,10 @@ class MirroredModelStore(RedisModelStore):
     async def restore(
         self, models: dict[int, bytes], current: int | None, controls: StoredControls | None
     ) -> tuple[bool, bool]:
-        """Put back `models` (missing versions only), make `current` current if it is newer than the pointer,
-        merge the versions into the history, and set `controls` if their revision is higher, the last three in one
-        atomic step. Returns whether the pointer moved and whether the controls were replaced."""
-
-        async def store_missing() -> None:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for version, text in models.items():
-                    pipe.set(self._key(version), text, nx=True)
-                await pipe.execute()
-
-        if models:
-            await self._call(store_missing)
+        """Make `current` current if it is newer than the pointer, merge the versions of `models` into the history
+        and set `controls` if their revision is higher, in one atomic step; then store the versions missing, a few
+        at a time (each call within the Redis timeout). Returns whether the pointer moved and whether the
+        controls were replaced."""
         c = controls.controls if controls else Controls()
         kept = sorted(models)[-HISTORY_KEPT:]
         moved, replaced = await self._call(
@@ -113,4 +108,14 @@ class MirroredModelStore(RedisModelStore):
                 ],
             )
         )  # fmt: skip
+        versions = list(models)
+        for start in range(0, len(versions), _MODELS_PER_CALL):
+            chunk = {v: models[v] for v in versions[start : start + _MODELS_PER_CALL]}
+            await self._call(partial(self._store_missing, chunk))
         return bool(moved), bool(replaced)
+
+    async def _store_missing(self, models: dict[int, bytes]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for version, text in models.items():
+                pipe.set(self._key(version), text, nx=True)
+            await pipe.execute()

@@ -191,3 +191,28 @@ def test_restores_racing_each_other_and_a_publish_never_move_the_pointer_back(
         assert current == "4"  # the publish is never undone, whatever came first
         assert history == ["1", "2", "3", "4"]  # in version order, also when the publish came first
         assert controls == {"k": "4", "revision": "100"}
+
+
+def test_many_versions_are_put_back_a_few_per_call_and_the_history_keeps_the_newest_thousand(
+    redis_url: str, tmp_path: Path
+) -> None:
+    _, base = model_file(tmp_path, k=3, version=1)
+    topic = {v: base.model_copy(update={"version": v}).model_dump_json().encode() for v in range(1, 1_131)}
+
+    async def run(prefix: str) -> tuple[int, list[str], int]:
+        client = redis_client(Settings(redis_url=redis_url))  # type: ignore[arg-type]
+
+        async def write(key: bytes, value: bytes) -> None:
+            raise AssertionError("a restore writes nothing to the topic")
+
+        try:
+            await MirroredModelStore(client, prefix, write).restore(topic, max(topic), None)
+            history = await client.lrange(tagged_key(prefix, "model", "history"), 0, -1)
+            stored = sum([await client.exists(tagged_key(prefix, "model", v)) for v in topic])
+            return int(await client.get(tagged_key(prefix, "model", "current"))), history, stored
+        finally:
+            await client.aclose()
+
+    current, history, stored = asyncio.run(run(f"many-{os.getpid()}-{time.time_ns()}"))
+    assert (current, stored) == (1_130, 1_130)
+    assert history == [str(v) for v in range(131, 1_131)]
