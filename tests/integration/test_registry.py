@@ -23,7 +23,8 @@ from streams.model_plane.mirrored import MirroredModelStore
 from streams.model_plane.store import Controls, StoredControls
 from tests.integration.apache import RedisNode
 from tests.integration.harness import Worker, drain, model_file, publish, settings_of, worker_env
-from tests.integration.test_control import command, served_versions
+from tests.integration.test_control import SEED_LEADS, command, refit_env, served_versions
+from tests.populations import with_a_sixth_group
 from tests.waiting import wait_for
 
 GAP_LIMIT_SECONDS = 2.0
@@ -82,6 +83,16 @@ def test_publish_rollback_pin_and_set_k_reach_the_compacted_registry_topic(
     assert (controls["pinned"], controls["k"]) == (pinned.version, 3)
     assert int(plain(env).hget(key(env, "controls"), "revision") or 0) == controls["revision"]
     assert cleanup_policy(kafka_bootstrap, env["SEGMENTER_REGISTRY_TOPIC"]) == "compact"
+
+
+def test_a_promoted_refit_reaches_the_registry_topic(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    env = refit_env(kafka_bootstrap, redis_url, tmp_path, with_a_sixth_group(SEED_LEADS, seed=33))
+    with Worker(env, tmp_path):
+        refit = command(env, command="refit", timeout=300)
+    assert refit.type == "promoted", refit
+    stored = registry(env)
+    assert sorted(stored) == ["model:1", f"model:{refit.version}"]
+    assert json.loads(stored[f"model:{refit.version}"])["made_by"] == "refit"
 
 
 def test_a_registry_topic_made_without_compaction_stops_the_start_with_the_command_that_fixes_it(
