@@ -3,7 +3,8 @@ on an assumed close rate, the lift of one arm over another, and an assumed rate 
 
 A lead is *matured* once it has a result (won or lost, or its attribution window closed without one: lost); the
 figures rest on matured leads only. Intervals: Wilson for the close rate; Student's t for the mean deal size and
-the mean revenue per lead; the delta method on the log of the ratio of two means for the lift."""
+the mean revenue per lead; the delta method on the log of the ratio of two means for the lift. Means and their
+intervals rest on `Moments` (count, sum, sum of squares): all the streaming side keeps."""
 
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ __all__ = [
     "MIN_MATURED",
     "Interval",
     "Lift",
+    "Moments",
     "Verdict",
     "calibrated",
     "close_rate_interval",
@@ -50,6 +52,37 @@ class Lift:
     interval: Interval | None
 
 
+@dataclass(frozen=True)
+class Moments:
+    """The sufficient statistics of a mean: how many values, their sum and the sum of their squares.
+
+    Examples:
+        >>> m = Moments.of(np.array([10.0, 12.0, 14.0]))
+        >>> m, m.mean, m.variance
+        (Moments(n=3, total=36.0, total_sq=440.0), 12.0, 4.0)
+    """
+
+    n: int
+    total: float
+    total_sq: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "Moments":
+        return cls(len(values), float(np.sum(values)), float(np.sum(np.square(values))))
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+    @property
+    def variance(self) -> float:
+        """The sample variance (n - 1), never below 0 (the sums' rounding can take it a hair under)."""
+        return max(0.0, (self.total_sq - self.total * self.total / self.n) / (self.n - 1))
+
+
 def _z(confidence: float) -> float:
     from scipy.stats import norm
 
@@ -75,22 +108,20 @@ def close_rate_interval(won: int, matured: int, confidence: float = CONFIDENCE) 
     return Interval(max(0.0, centre - half), min(1.0, centre + half))
 
 
-def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+def mean_interval(values: Moments, confidence: float = CONFIDENCE) -> Interval:
     """Student's t interval for the mean of `values` (at least two).
 
     Examples:
-        >>> i = mean_interval(np.array([10.0, 12.0, 14.0]))
+        >>> i = mean_interval(Moments.of(np.array([10.0, 12.0, 14.0])))
         >>> round(i.low, 2), round(i.high, 2)
         (7.03, 16.97)
     """
     from scipy.stats import t
 
-    n = len(values)
-    if n < 2:
+    if values.n < 2:
         raise InvalidParameterError("an interval for a mean needs at least two values")
-    half = float(t.ppf(0.5 + confidence / 2, n - 1)) * float(np.std(values, ddof=1)) / math.sqrt(n)
-    mean = float(np.mean(values))
-    return Interval(mean - half, mean + half)
+    half = float(t.ppf(0.5 + confidence / 2, values.n - 1)) * math.sqrt(values.variance / values.n)
+    return Interval(values.mean - half, values.mean + half)
 
 
 def verdict(assumed: float, won: int, matured: int, confidence: float = CONFIDENCE) -> Verdict:
@@ -108,25 +139,22 @@ def verdict(assumed: float, won: int, matured: int, confidence: float = CONFIDEN
     return "understated" if assumed < interval.low else "consistent"
 
 
-def measured_lift(treated: np.ndarray, control: np.ndarray, confidence: float = CONFIDENCE) -> Lift:
-    """Lift of mean revenue per lead of `treated` over `control` (each one value per matured lead: the amount won,
-    0 if lost), in percent; the interval by the delta method on log(treated mean / control mean).
+def measured_lift(treated: Moments, control: Moments, confidence: float = CONFIDENCE) -> Lift:
+    """Lift of mean revenue per lead of `treated` over `control` (the moments of one value per matured lead: the
+    amount won, 0 if lost), in percent; the interval by the delta method on log(treated mean / control mean).
 
     Examples:
         >>> rng = np.random.default_rng(0)
-        >>> treated = np.where(rng.random(4000) < 0.3, 20_000.0, 0.0)
-        >>> control = np.where(rng.random(4000) < 0.2, 20_000.0, 0.0)
+        >>> treated = Moments.of(np.where(rng.random(4000) < 0.3, 20_000.0, 0.0))
+        >>> control = Moments.of(np.where(rng.random(4000) < 0.2, 20_000.0, 0.0))
         >>> lift = measured_lift(treated, control)
         >>> round(lift.pct), lift.interval.covers(50.0)
         (46, True)
     """
-    if min(len(treated), len(control)) < MIN_MATURED:
+    if min(treated.n, control.n) < MIN_MATURED or min(treated.total, control.total) <= 0:
         return Lift(None, None)
-    means = float(np.mean(treated)), float(np.mean(control))
-    if min(means) <= 0:
-        return Lift(None, None)
-    variance = sum(float(np.var(x, ddof=1)) / len(x) / m**2 for x, m in zip((treated, control), means, strict=True))
-    log_ratio, half = math.log(means[0] / means[1]), _z(confidence) * math.sqrt(variance)
+    variance = sum(x.variance / x.n / x.mean**2 for x in (treated, control))
+    log_ratio, half = math.log(treated.mean / control.mean), _z(confidence) * math.sqrt(variance)
     pct = lambda r: (math.exp(r) - 1) * 100  # noqa: E731
     return Lift(pct(log_ratio), Interval(pct(log_ratio - half), pct(log_ratio + half)))
 

@@ -6,6 +6,7 @@ import pytest
 from segmentation.exceptions import InvalidParameterError
 from segmentation.outcome_stats import (
     MIN_MATURED,
+    Moments,
     calibrated,
     close_rate_interval,
     mean_interval,
@@ -34,7 +35,7 @@ def test_the_close_rate_interval_covers_the_planted_rate_at_its_stated_rate(rate
 
 def test_the_deal_size_interval_covers_the_planted_mean_at_its_stated_rate() -> None:
     rng = np.random.default_rng(2)
-    covered = [mean_interval(deals(rng, 80, 20_000)).covers(20_000) for _ in range(SEEDS)]
+    covered = [mean_interval(Moments.of(deals(rng, 80, 20_000))).covers(20_000) for _ in range(SEEDS)]
     assert COVERED[0] <= np.mean(covered) <= COVERED[1]
 
 
@@ -43,9 +44,13 @@ def revenue(rng: np.random.Generator, n: int, rate: float, deal: float) -> np.nd
     return np.where(rng.random(n) < rate, deals(rng, n, deal), 0.0)
 
 
+def moments(rng: np.random.Generator, n: int, rate: float, deal: float) -> Moments:
+    return Moments.of(revenue(rng, n, rate, deal))
+
+
 def test_the_revenue_per_lead_interval_covers_the_planted_mean_at_its_stated_rate() -> None:
     rng = np.random.default_rng(3)
-    covered = [mean_interval(revenue(rng, 500, 0.25, 16_000)).covers(0.25 * 16_000) for _ in range(SEEDS)]
+    covered = [mean_interval(Moments.of(revenue(rng, 500, 0.25, 16_000))).covers(0.25 * 16_000) for _ in range(SEEDS)]
     assert COVERED[0] <= np.mean(covered) <= COVERED[1]
 
 
@@ -53,7 +58,7 @@ def test_the_measured_lift_interval_covers_the_planted_lift_at_its_stated_rate()
     """Segmented leads close at 30 % for $20K on average, the holdout at 23 % for $12K: a lift of 117.4 %."""
     planted = (0.30 * 20_000) / (0.23 * 12_000) * 100 - 100
     rng = np.random.default_rng(4)
-    lifts = [measured_lift(revenue(rng, 4_000, 0.30, 20_000), revenue(rng, 1_000, 0.23, 12_000)) for _ in range(SEEDS)]
+    lifts = [measured_lift(moments(rng, 4_000, 0.30, 20_000), moments(rng, 1_000, 0.23, 12_000)) for _ in range(SEEDS)]
     assert all(lift.pct is not None and lift.interval is not None for lift in lifts)
     assert COVERED[0] <= np.mean([lift.interval.covers(planted) for lift in lifts if lift.interval]) <= COVERED[1]
     assert abs(np.median([lift.pct for lift in lifts if lift.pct is not None]) - planted) < 5
@@ -70,15 +75,23 @@ def test_a_wrong_assumption_is_named_and_a_right_one_mostly_consistent() -> None
 
 def test_too_few_matured_leads_give_no_verdict_and_no_lift() -> None:
     assert verdict(0.3, 5, MIN_MATURED - 1) == "too_few"
-    few = np.full(MIN_MATURED - 1, 1_000.0)
-    assert measured_lift(np.full(500, 2_000.0), few).pct is None
-    assert measured_lift(np.full(500, 2_000.0), np.zeros(500)).pct is None  # nothing won in the holdout: no ratio
+    many, few = Moments.of(np.full(500, 2_000.0)), Moments.of(np.full(MIN_MATURED - 1, 1_000.0))
+    assert measured_lift(many, few).pct is None
+    assert measured_lift(many, Moments.of(np.zeros(500))).pct is None  # nothing won in the holdout: no ratio
 
 
 def test_a_calibrated_rate_moves_from_the_assumed_toward_the_measured_with_the_leads() -> None:
     assert calibrated(0.45, 0, 0, prior_leads=100) == 0.45
     steps = [calibrated(0.45, 0.3 * n, n, prior_leads=100) for n in (100, 1_000, 100_000)]
     assert steps == sorted(steps, reverse=True) and 0.3 < steps[-1] < 0.301
+
+
+def test_moments_give_the_mean_and_variance_numpy_gives_and_add_up() -> None:
+    values = np.random.default_rng(6).lognormal(9, 1, 1_000)
+    whole, halves = Moments.of(values), Moments.of(values[:400]) + Moments.of(values[400:])
+    assert whole.mean == pytest.approx(np.mean(values)) and whole.variance == pytest.approx(np.var(values, ddof=1))
+    assert halves.n == whole.n and halves.variance == pytest.approx(whole.variance)
+    assert Moments.of(np.full(50, 1e9)).variance == 0.0  # equal deals: no rounding below zero
 
 
 @pytest.mark.parametrize("won, matured", [(5, 0), (-1, 10), (11, 10)])
