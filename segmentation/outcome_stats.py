@@ -155,8 +155,11 @@ def measured_lift(treated: Moments, control: Moments, confidence: float = CONFID
         return Lift(None, None)
     variance = sum(x.variance / x.n / x.mean**2 for x in (treated, control))
     log_ratio, half = math.log(treated.mean / control.mean), _z(confidence) * math.sqrt(variance)
-    pct = lambda r: (math.exp(r) - 1) * 100  # noqa: E731
-    return Lift(pct(log_ratio), Interval(pct(log_ratio - half), pct(log_ratio + half)))
+    return Lift(_pct(log_ratio), Interval(_pct(log_ratio - half), _pct(log_ratio + half)))
+
+
+def _pct(log_ratio: float) -> float:
+    return (math.exp(log_ratio) - 1) * 100
 
 
 def calibrated(assumed: float, observed_total: float, matured: int, prior_leads: float) -> float:
