@@ -8,7 +8,15 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from models.exceptions import ConfigError
 from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
 
-__all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Calibration", "Strategy", "StrategyConfig"]
+__all__ = [
+    "ASSUMED_BASIS",
+    "DEFAULT_STRATEGIES",
+    "FALLBACK_STRATEGY",
+    "Baseline",
+    "Calibration",
+    "Strategy",
+    "StrategyConfig",
+]
 
 
 def _number(text: Any) -> Any:
@@ -20,6 +28,9 @@ def _number(text: Any) -> Any:
         return float(cleaned[:-1]) / 100
     return float(cleaned)
 
+
+# Said wherever a revenue or a lift is computed from a strategies table that no outcome has calibrated.
+ASSUMED_BASIS = "expected, from the strategy table's assumed close rates and deal sizes"
 
 Rate = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1, allow_inf_nan=False)]
 Money = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1e12, allow_inf_nan=False)]
@@ -151,11 +162,11 @@ class StrategyConfig(BaseModel):
     def basis(self) -> str:
         """What revenue figures computed from this file rest on, said wherever they are shown."""
         if self.calibration is None:
-            return "expected, from the strategy table's assumed close rates and deal sizes"
+            return ASSUMED_BASIS
         c = self.calibration
         return (
-            f"expected, from close rates and deal sizes calibrated on {c.matured_leads:,} matured leads' outcomes "
-            f"(the assumed ones weighing {c.prior_leads:g} leads)"
+            f"expected, from close rates and deal sizes calibrated on {c.matured_leads:,} matured leads' outcomes, "
+            f"the assumed ones weighing {c.prior_leads:g} leads"
         )
 
     def name_for(self, segment_id: int, derived: str) -> str:
