@@ -16,6 +16,7 @@ __all__ = [
     "Calibration",
     "Strategy",
     "StrategyConfig",
+    "strategies_basis",
 ]
 
 
@@ -133,6 +134,21 @@ class Calibration(BaseModel):
     prior_leads: float = Field(ge=0, description="What the assumed rates weighed, in leads")
 
 
+def strategies_basis(calibration: Calibration | None) -> str:
+    """What revenue figures computed from strategies rest on, said wherever they are shown.
+
+    Examples:
+        >>> strategies_basis(None)
+        "expected, from the strategy table's assumed close rates and deal sizes"
+    """
+    if calibration is None:
+        return ASSUMED_BASIS
+    return (
+        f"expected, from close rates and deal sizes calibrated on {calibration.matured_leads:,} matured leads' "
+        f"outcomes, the assumed ones weighing {calibration.prior_leads:g} leads"
+    )
+
+
 class StrategyConfig(BaseModel):
     """A strategies file: `[strategies."Name"]` tables, `[names]` mapping segment id to a new
     name, `[baseline]`, and `[calibration]` when its rates were measured. Anything it leaves out falls back to
@@ -157,17 +173,6 @@ class StrategyConfig(BaseModel):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"strategies file: {where}: {first['msg']}") from error
-
-    @property
-    def basis(self) -> str:
-        """What revenue figures computed from this file rest on, said wherever they are shown."""
-        if self.calibration is None:
-            return ASSUMED_BASIS
-        c = self.calibration
-        return (
-            f"expected, from close rates and deal sizes calibrated on {c.matured_leads:,} matured leads' outcomes, "
-            f"the assumed ones weighing {c.prior_leads:g} leads"
-        )
 
     def name_for(self, segment_id: int, derived: str) -> str:
         return self.names.get(segment_id, derived)

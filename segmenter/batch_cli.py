@@ -206,7 +206,7 @@ def fit(
             )
         _check_names(strategies, config, model.n_clusters_)
         with progress.step("comparing with DBSCAN and hierarchical"):
-            analysis = analyze(model, snapshot, table.X, random_state=seed, basis=config.basis)
+            analysis = analyze(model, snapshot, table.X, random_state=seed)
         reduction = None
         if pca_value is not None:
             with progress.step("timing the fit with and without PCA"):

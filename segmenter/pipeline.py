@@ -71,10 +71,8 @@ def analyze(
     *,
     dbscan_eps: float | None = None,
     random_state: int = 0,
-    basis: str = IMPACT_BASIS,
 ) -> Analysis:
-    """Assign `X`, profile the segments, project to 2-D, compare with DBSCAN and Ward, price it (`basis`: what
-    the strategies' rates rest on)."""
+    """Assign `X`, profile the segments, project to 2-D, compare with DBSCAN and Ward, price it."""
     scaled = model.scale(X)
     Z = model.transform(X)
     labels = model.predict(X)
@@ -107,7 +105,7 @@ def analyze(
         hierarchical=hierarchical,
         impact=snapshot.impact([p.size for p in profiles]),
         notes=tuple(notes),
-        basis=basis,
+        basis=snapshot.basis,
         too_few=too_few,
     )
 

@@ -169,6 +169,10 @@ def test_calibrated_strategies_move_toward_the_measured_and_fit_says_it_uses_the
     code, stdout, _ = run("fit", experiment["leads.csv"], "--model-out", tmp_path / "m.json", "--k", "4",
                           "--strategies", calibrated, "--json", "--quiet")  # fmt: skip
     assert code == 0 and "calibrated on" in json.loads(stdout)["impact"]["basis"]
+    assert "calibration" not in json.loads(experiment["model.json"].read_text())  # a plain model file is as before
+    code, _, _ = run("report", tmp_path / "m.json", experiment["leads.csv"], "--out", tmp_path / "report", "--quiet")
+    page = " ".join((tmp_path / "report" / "index.html").read_text().split())
+    assert code == 0 and "close rates and deal sizes calibrated on" in page
 
 
 def test_a_fit_on_a_handful_of_leads_gives_no_lift(experiment: dict[str, Path], tmp_path: Path) -> None:
