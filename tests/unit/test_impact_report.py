@@ -83,7 +83,7 @@ def test_a_version_filter_keeps_that_versions_cells_only() -> None:
     assert [r.model_version for r in report.rows] == [5] and report.model_version == 5 and report.leads == 100
 
 
-def test_the_lift_from_tallies_covers_the_planted_lift_overall_and_per_segment_at_its_stated_rate() -> None:
+def test_the_report_intervals_from_tallies_cover_the_planted_truth_at_their_stated_rate() -> None:
     """Two segments, each with its own truth; the holdout gets the baseline campaign: 23 % at $12K."""
     truth = {1: (0.30, 20_000.0), 2: (0.50, 6_000.0)}
     shares = {1: 0.6, 2: 0.4}
@@ -92,12 +92,22 @@ def test_the_lift_from_tallies_covers_the_planted_lift_overall_and_per_segment_a
     planted_segment = {s: r * d / (0.23 * 12_000) * 100 - 100 for s, (r, d) in truth.items()}
     rng = np.random.default_rng(4)
     overall, per_segment = [], {1: [], 2: []}
+    rows: dict[str, list[bool]] = {"close_rate": [], "avg_deal_size": [], "revenue_per_lead": []}
     for _ in range(SEEDS):
         cells = []
         for s, (r, d) in truth.items():
             cells.append(cell(rng, s, "segmented", int(5_000 * shares[s]), r, d))
             cells.append(cell(rng, s, "holdout", int(1_000 * shares[s]), 0.23, 12_000))
         report = impact_report(cells, 0, None)
+        for row in report.rows:
+            rate, deal = truth[row.segment_id] if row.arm == "segmented" else (0.23, 12_000.0)
+            for name, planted_value in (
+                ("close_rate", rate),
+                ("avg_deal_size", deal),
+                ("revenue_per_lead", rate * deal),
+            ):
+                ci = getattr(row, f"{name}_ci")
+                rows[name].append(ci[0] <= planted_value <= ci[1])
         assert report.lift.lift_pct_ci is not None
         overall.append(report.lift.lift_pct_ci[0] <= planted <= report.lift.lift_pct_ci[1])
         for lift in report.segment_lifts:
@@ -105,5 +115,5 @@ def test_the_lift_from_tallies_covers_the_planted_lift_overall_and_per_segment_a
             low, high = lift.lift_pct_ci
             per_segment[lift.segment_id].append(low <= planted_segment[lift.segment_id] <= high)
     assert COVERED[0] <= np.mean(overall) <= COVERED[1]
-    for covered in per_segment.values():
+    for covered in [*per_segment.values(), *rows.values()]:  # each row figure: 4,000 intervals
         assert COVERED[0] <= np.mean(covered) <= COVERED[1]
