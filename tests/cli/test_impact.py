@@ -115,16 +115,16 @@ def test_a_handful_of_outcomes_gives_too_few_and_no_lift(experiment: dict[str, P
 
 
 @pytest.mark.parametrize(
-    ("row", "message"),
+    ("row", "message", "column"),
     [
-        (["o1", "L1", "won", "", "", ""], "line 2: amount missing: a won outcome needs its amount"),
-        (["o1", "L1", "won", "-5", "", ""], "line 2: amount '-5': must be a finite number of at least 0"),
-        (["o1", "L1", "closed", "", "", ""], "line 2: outcome 'closed': give won, lost or reopened"),
-        (["", "L1", "lost", "", "", ""], "line 2: no outcome_id"),
+        (["o1", "L1", "won", "", "", ""], "line 2: amount missing: a won outcome needs its amount", "amount"),
+        (["o1", "L1", "won", "-5", "", ""], "line 2: amount '-5': must be a finite number of at least 0", "amount"),
+        (["o1", "L1", "closed", "", "", ""], "line 2: outcome 'closed': give won, lost or reopened", "outcome"),
+        (["", "L1", "lost", "", "", ""], "line 2: no outcome_id", "outcome_id"),
     ],
 )
 def test_a_bad_outcome_row_is_a_clear_error_or_dropped_with_a_warning(
-    experiment: dict[str, Path], tmp_path: Path, row: list[object], message: str
+    experiment: dict[str, Path], tmp_path: Path, row: list[object], message: str, column: str
 ) -> None:
     good = [["g1", assigned(experiment)[0]["lead_id"], "lost", "", "", ""]]
     outcomes = write(tmp_path / "bad.csv", [row, *good])
@@ -133,7 +133,7 @@ def test_a_bad_outcome_row_is_a_clear_error_or_dropped_with_a_warning(
     code, stdout, stderr = run(
         "impact", experiment["model.json"], experiment["assigned.csv"], outcomes, "--drop-invalid", "--json"
     )
-    assert code == 0 and "dropped 1 invalid outcome rows" in stderr
+    assert code == 0 and f"dropped 1 invalid outcome rows (1 bad {column})" in stderr
     assert sum(r["lost"] for r in json.loads(stdout)["rows"]) == 1
 
 
