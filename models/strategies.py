@@ -105,9 +105,12 @@ class Baseline(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channel: Text = FALLBACK_STRATEGY.channel
-    message: Text = FALLBACK_STRATEGY.message
-    sales_resource: Text = FALLBACK_STRATEGY.sales_resource
+    # Left out of a model file when they are the fallback's, so that a worker from before them still reads it.
+    channel: Text = Field(default=FALLBACK_STRATEGY.channel, exclude_if=lambda v: v == FALLBACK_STRATEGY.channel)
+    message: Text = Field(default=FALLBACK_STRATEGY.message, exclude_if=lambda v: v == FALLBACK_STRATEGY.message)
+    sales_resource: Text = Field(
+        default=FALLBACK_STRATEGY.sales_resource, exclude_if=lambda v: v == FALLBACK_STRATEGY.sales_resource
+    )
     conversion_rate: Rate = Field(
         default=BASELINE_CONVERSION, validation_alias=AliasChoices("conversion_rate", "expected_close_rate")
     )
