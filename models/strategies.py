@@ -3,12 +3,21 @@
 import tomllib
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.exceptions import ConfigError
 from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
 
-__all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Strategy", "StrategyConfig"]
+__all__ = [
+    "ASSUMED_BASIS",
+    "DEFAULT_STRATEGIES",
+    "FALLBACK_STRATEGY",
+    "Baseline",
+    "Calibration",
+    "Strategy",
+    "StrategyConfig",
+    "strategies_basis",
+]
 
 
 def _number(text: Any) -> Any:
@@ -20,6 +29,9 @@ def _number(text: Any) -> Any:
         return float(cleaned[:-1]) / 100
     return float(cleaned)
 
+
+# Said wherever a revenue or a lift is computed from a strategies table that no outcome has calibrated.
+ASSUMED_BASIS = "expected, from the strategy table's assumed close rates and deal sizes"
 
 Rate = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1, allow_inf_nan=False)]
 Money = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1e12, allow_inf_nan=False)]
@@ -36,15 +48,6 @@ class Strategy(BaseModel):
     sales_resource: Text
     expected_close_rate: Rate
     avg_deal_size: Money
-
-
-class Baseline(BaseModel):
-    """One campaign for all leads: what segmentation is measured against."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    conversion_rate: Rate = BASELINE_CONVERSION
-    avg_deal_size: Money = BASELINE_DEAL_SIZE
 
 
 DEFAULT_STRATEGIES: dict[str, Strategy] = {
@@ -95,9 +98,64 @@ FALLBACK_STRATEGY = Strategy(
 )
 
 
+class Baseline(BaseModel):
+    """One campaign for all leads: what segmentation is measured against, and what the holdout's leads are told to
+    get. Its close rate may be written `conversion_rate` (the older files) or `expected_close_rate`, as a
+    strategy's; what it leaves out is the fallback strategy's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Left out of a model file when they are the fallback's, so that a worker from before them still reads it.
+    channel: Text = Field(default=FALLBACK_STRATEGY.channel, exclude_if=lambda v: v == FALLBACK_STRATEGY.channel)
+    message: Text = Field(default=FALLBACK_STRATEGY.message, exclude_if=lambda v: v == FALLBACK_STRATEGY.message)
+    sales_resource: Text = Field(
+        default=FALLBACK_STRATEGY.sales_resource, exclude_if=lambda v: v == FALLBACK_STRATEGY.sales_resource
+    )
+    conversion_rate: Rate = Field(
+        default=BASELINE_CONVERSION, validation_alias=AliasChoices("conversion_rate", "expected_close_rate")
+    )
+    avg_deal_size: Money = BASELINE_DEAL_SIZE
+
+    @property
+    def strategy(self) -> Strategy:
+        """The baseline campaign as a strategy, as a holdout lead's `SegmentAssigned` carries it."""
+        return Strategy(
+            channel=self.channel,
+            message=self.message,
+            sales_resource=self.sales_resource,
+            expected_close_rate=self.conversion_rate,
+            avg_deal_size=self.avg_deal_size,
+        )
+
+
+class Calibration(BaseModel):
+    """What a calibrated strategies file's rates rest on (`segmenter impact --write-strategies`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matured_leads: int = Field(ge=0, description="Leads with a result the rates were measured on")
+    prior_leads: float = Field(ge=0, description="What the assumed rates weighed, in leads")
+
+
+def strategies_basis(calibration: Calibration | None) -> str:
+    """What revenue figures computed from strategies rest on, said wherever they are shown.
+
+    Examples:
+        >>> strategies_basis(None)
+        "expected, from the strategy table's assumed close rates and deal sizes"
+    """
+    if calibration is None:
+        return ASSUMED_BASIS
+    return (
+        f"expected, from close rates and deal sizes calibrated on {calibration.matured_leads:,} matured leads' "
+        f"outcomes, the assumed ones weighing {calibration.prior_leads:g} leads"
+    )
+
+
 class StrategyConfig(BaseModel):
     """A strategies file: `[strategies."Name"]` tables, `[names]` mapping segment id to a new
-    name, and `[baseline]`. Anything it leaves out falls back to the tutorial's table."""
+    name, `[baseline]`, and `[calibration]` when its rates were measured. Anything it leaves out falls back to
+    the tutorial's table."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -105,6 +163,7 @@ class StrategyConfig(BaseModel):
     names: dict[int, Text] = {}
     baseline: Baseline = Baseline()
     fallback: Strategy = FALLBACK_STRATEGY
+    calibration: Calibration | None = None
 
     @classmethod
     def from_toml(cls, text: str) -> "StrategyConfig":

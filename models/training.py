@@ -8,7 +8,7 @@ import numpy as np
 
 from models.snapshot import ModelSnapshot
 from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo, Selection
-from models.strategies import FALLBACK_STRATEGY, StrategyConfig
+from models.strategies import StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances
@@ -67,6 +67,7 @@ def build_snapshot(
         strategies=[config.strategy_for(name) for name in names],
         profiles=profiles,
         baseline=config.baseline,
+        calibration=config.calibration,
         version=version,
         created_at=created_at,
         fingerprint=fingerprint(X),
@@ -119,7 +120,11 @@ def refit_model(
     if not settled(options[0]):  # only then can another K be preferred: fit them
         options += [traced(option) for option in alternatives(first, train, around=len(served.segments))[1:]]
     chosen, why = prefer_identity(options, tolerances.moved_share)
-    config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)
+    config = StrategyConfig(
+        strategies={s.name: s.strategy for s in served.segments},
+        baseline=served.baseline,
+        calibration=served.calibration,
+    )
     created_at = datetime.now().astimezone()
     fitted = build_snapshot(chosen.model, train, config=config, version=version, created_at=created_at)
     if why is not None and first.selection_ is not None:
@@ -182,12 +187,7 @@ def _carry_identity(served: ModelSnapshot, fitted: ModelSnapshot, lineage: Linea
     with its derived name (or, if a served segment holds that name, its description) and the baseline strategy."""
     held = {s.id: s for s in served.segments}
     taken = {s.name for s in served.segments}
-    baseline = FALLBACK_STRATEGY.model_copy(
-        update={
-            "expected_close_rate": served.baseline.conversion_rate,
-            "avg_deal_size": served.baseline.avg_deal_size,
-        }
-    )
+    baseline = served.baseline.strategy
     segments = []
     for segment, segment_id, kept in zip(fitted.segments, lineage.ids, lineage.kept, strict=True):
         if kept:
