@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     control_topic: str = Field(default="segmenter-control", description="Operator commands")
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
+    outcomes_topic: str = Field(default="lead-outcomes", description="OutcomeEvents in: deals won, lost, reopened")
     holdout_share: float = Field(
         default=0.05, ge=0, le=0.5,
         description="Share of leads (a stable hash of lead_id) told to get the baseline campaign: the randomized "

@@ -1,0 +1,1 @@
+"""Outcomes in (see the sub-package docstring)."""
