@@ -14,6 +14,7 @@ import faust
 import mode
 import numpy as np
 
+from models.control import ImpactSummary
 from models.settings import Settings
 from streams import metrics
 from streams.clients import (
@@ -25,13 +26,17 @@ from streams.clients import (
     faust_credentials,
     redis_client,
 )
+from streams.exceptions import ServiceUnavailableError
 from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
 from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
+from streams.outcomes import Attribution, ExposureRecorder, OutcomeIntake, close_rates, summary_of
 from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
 
 __all__ = ["create_app", "run_worker", "start_line"]
 
 log = logging.getLogger(__name__)
+
+_OBSERVED_SECONDS = 10.0  # how often the observed close rates of /metrics are read from Redis
 
 
 def create_app(
@@ -83,7 +88,15 @@ def create_app(
             sample.add(batch.X)
             drift.observe(batch.X)
 
-    router = BatchRouter(settings, holder, previous, outbox, listeners=[activity.routed, sampled])
+    attribution = Attribution(client, health, settings.redis_key_prefix, settings.attribution_window_seconds)
+    router = BatchRouter(
+        settings,
+        holder,
+        previous,
+        outbox,
+        listeners=[activity.routed, sampled],
+        exposures=ExposureRecorder(attribution),
+    )
     services: list[mode.Service] = [holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
@@ -98,10 +111,23 @@ def create_app(
     if settings.web_port:
         checks = _readiness(holder, health, joined)
         services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged))
+    _add_outcomes(app, settings, OutcomeIntake(settings, attribution, outbox), app_stopping)
+
+    async def impact(version: int) -> ImpactSummary | None:
+        return summary_of(await attribution.tallies(), version)
+
     controller = Controller(
-        store, holder, refitter, announce_event, drift.report, ttl_seconds=settings.command_ttl_seconds
+        store, holder, refitter, announce_event, drift.report, impact=impact, ttl_seconds=settings.command_ttl_seconds
     )
     _add_control(app, settings, controller, refitter)
+
+    @app.timer(_OBSERVED_SECONDS)  # type: ignore[untyped-decorator]
+    async def observe_close_rates() -> None:  # the served version's, for /metrics
+        if (served := holder.model) is not None:
+            try:
+                metrics.observed_close_rates(close_rates(await attribution.tallies(), served.version))
+            except ServiceUnavailableError:
+                pass  # Redis down: the last rates read stay, and its outage is logged and served as segmenter_redis_up
 
     @app.timer(activity.progress_seconds)  # type: ignore[untyped-decorator]
     async def say_progress() -> None:  # its lag is read as /metrics reads it, at the same moment
@@ -133,6 +159,22 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
         @app.timer(settings.refit_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
         async def refit_on_schedule() -> None:
             refitter.request("schedule")
+
+
+def _add_outcomes(app: faust.App, settings: Settings, intake: OutcomeIntake, stopping: Callable[[], bool]) -> None:
+    """The outcomes topic, read by a Faust agent whichever engine routes the leads (a batch acked once counted)."""
+    outcomes = app.topic(
+        settings.outcomes_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    within = settings.batch_max_latency_ms / 1000
+
+    @app.agent(outcomes, name="count-outcomes", concurrency=1)
+    async def count_outcomes(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
+            raws = [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
+            await intake.take(raws, [e.message.timestamp for e in batch], stopping)
+            for event in batch:
+                event.ack()
 
 
 def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping: Callable[[], bool]) -> None:

@@ -60,7 +60,8 @@ local function retract(cell, bucket, result, amount)
   end
 end
 for i = 1, #outcomes, 5 do
-  local id, lead, outcome, amount, at = outcomes[i], outcomes[i + 1], outcomes[i + 2], outcomes[i + 3], tonumber(outcomes[i + 4])
+  local id, lead, outcome, amount = outcomes[i], outcomes[i + 1], outcomes[i + 2], outcomes[i + 3]
+  local at = tonumber(outcomes[i + 4])
   local status = outcome
   if redis.call('HEXISTS', KEYS[3], id) == 1 or redis.call('HEXISTS', KEYS[4], id) == 1 then
     status = 'duplicate'
@@ -68,7 +69,9 @@ for i = 1, #outcomes, 5 do
     redis.call('HSET', KEYS[3], id, 1)
     local key, record = KEYS[1], redis.call('HGET', KEYS[1], lead)
     local last = redis.call('HGET', KEYS[2], lead)
-    if last and (not record or at < tonumber(string.match(record, '^[^|]*|([^|]*)'))) then key, record = KEYS[2], last end
+    if last and (not record or at < tonumber(string.match(record, '^[^|]*|([^|]*)'))) then
+      key, record = KEYS[2], last
+    end
     if not record then
       status = 'unattributed'
     else
@@ -155,7 +158,7 @@ class Attribution:
         """Record (lead id, cell key) pairs exposed at `now`, each lead only if it has no open window; `meta` holds
         each cell's `{segment_name, close_rate, avg_deal_size}` JSON. Returns how many exposures were first ones."""
         current, last, expires = self._period("exposures", now)
-        args = [
+        args: list[bytes | str | int] = [
             orjson.dumps([x for pair in leads for x in pair]), repr(now), repr(self._window), repr(self._width),
             expires, orjson.dumps({cell: m.decode() for cell, m in meta.items()}), self._tallies_expire(now),
         ]  # fmt: skip
@@ -168,8 +171,14 @@ class Attribution:
         now = time.time() if now is None else now
         exposures, last_exposures, _ = self._period("exposures", now)
         ids, last_ids, expires = self._period("outcome-ids", now)
-        flat = [x for o in outcomes for x in (o.outcome_id, o.lead_id, o.outcome, repr(float(o.amount)), repr(o.at))]
-        args = [orjson.dumps(flat), repr(self._window), repr(self._width), expires, self._tallies_expire(now)]
+        flat = [x for o in outcomes for x in (*o[:3], repr(float(o.amount)), repr(o.at))]
+        args: list[bytes | str | int] = [
+            orjson.dumps(flat),
+            repr(self._window),
+            repr(self._width),
+            expires,
+            self._tallies_expire(now),
+        ]
         keys = [exposures, last_exposures, ids, last_ids, self.tallies_key]
         if not outcomes:
             return []
@@ -177,8 +186,8 @@ class Attribution:
         return cast(list[str], orjson.loads(statuses))
 
     async def tallies(self, now: float | None = None) -> Tallies:
-        fields = await self._health.call(lambda: self._client.hgetall(self.tallies_key))
-        return tallies_of(fields, self._window, time.time() if now is None else now)
+        fields = await self._health.call(lambda: self._client.hgetall(self.tallies_key))  # decoded: str to str
+        return tallies_of(cast(dict[str, str], fields), self._window, time.time() if now is None else now)
 
 
 def tallies_of(fields: Mapping[str, str], window: float, now: float) -> Tallies:
@@ -217,9 +226,9 @@ def tallies_of(fields: Mapping[str, str], window: float, now: float) -> Tallies:
     for cell, about in sorted(meta.items(), key=lambda item: _order(item[0])):
         version, segment, arm = cell.split(":")
         exposed = open_ = unresulted = 0
-        for bucket, (n, resulted) in buckets.get(cell, {}).items():
+        for index, (n, resulted) in buckets.get(cell, {}).items():
             exposed += n
-            if (bucket + 1) * width + window > now:
+            if (index + 1) * width + window > now:
                 open_ += n - resulted
             else:
                 unresulted += n - resulted

@@ -136,4 +136,9 @@ def test_a_closed_window_counts_as_lost_and_a_later_outcome_is_not_attributed(re
     assert by_cell(closed)[cell][:4] == (3, 0, 3, 0)
     assert late == ["after_window"] and closed.after_window == 0
     assert again == 1
-    assert by_cell(later)[cell][:4] == (4, 1, 3, 0)  # a's first exposure closed without a result and later.after_window == 1
+    assert by_cell(later)[cell][:4] == (
+        4,
+        1,
+        3,
+        0,
+    )  # a's first exposure closed without a result and later.after_window == 1
