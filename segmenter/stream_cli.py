@@ -195,8 +195,9 @@ def _table(rows: list[dict[str, Any]], title: str | None = "Latest assignments")
 
 @app.command()
 def schema() -> None:
-    """Print the JSON Schemas of LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition, the dead-letter headers, the
-    control commands (ControlCommand) and the replies and announcements on the models topic (ModelEvent)."""
+    """Print the JSON Schemas of LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition, the dead-letter
+    headers, the control commands (ControlCommand) and the replies and announcements on the models topic
+    (ModelEvent)."""
     schemas = {
         model.__name__: model.model_json_schema()
         for model in (LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition, DeadLetter)
