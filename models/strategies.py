@@ -3,7 +3,7 @@
 import tomllib
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from models.exceptions import ConfigError
 from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
@@ -36,15 +36,6 @@ class Strategy(BaseModel):
     sales_resource: Text
     expected_close_rate: Rate
     avg_deal_size: Money
-
-
-class Baseline(BaseModel):
-    """One campaign for all leads: what segmentation is measured against."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    conversion_rate: Rate = BASELINE_CONVERSION
-    avg_deal_size: Money = BASELINE_DEAL_SIZE
 
 
 DEFAULT_STRATEGIES: dict[str, Strategy] = {
@@ -93,6 +84,33 @@ FALLBACK_STRATEGY = Strategy(
     expected_close_rate=BASELINE_CONVERSION,
     avg_deal_size=BASELINE_DEAL_SIZE,
 )
+
+
+class Baseline(BaseModel):
+    """One campaign for all leads: what segmentation is measured against, and what the holdout's leads are told to
+    get. Its close rate may be written `conversion_rate` (the older files) or `expected_close_rate`, as a
+    strategy's; what it leaves out is the fallback strategy's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: Text = FALLBACK_STRATEGY.channel
+    message: Text = FALLBACK_STRATEGY.message
+    sales_resource: Text = FALLBACK_STRATEGY.sales_resource
+    conversion_rate: Rate = Field(
+        default=BASELINE_CONVERSION, validation_alias=AliasChoices("conversion_rate", "expected_close_rate")
+    )
+    avg_deal_size: Money = BASELINE_DEAL_SIZE
+
+    @property
+    def strategy(self) -> Strategy:
+        """The baseline campaign as a strategy, as a holdout lead's `SegmentAssigned` carries it."""
+        return Strategy(
+            channel=self.channel,
+            message=self.message,
+            sales_resource=self.sales_resource,
+            expected_close_rate=self.conversion_rate,
+            avg_deal_size=self.avg_deal_size,
+        )
 
 
 class StrategyConfig(BaseModel):

@@ -8,7 +8,7 @@ import numpy as np
 
 from models.snapshot import ModelSnapshot
 from models.snapshot_parts import GateReport, LineageEntry, SegmentInfo, Selection
-from models.strategies import FALLBACK_STRATEGY, StrategyConfig
+from models.strategies import StrategyConfig
 from segmentation.drift import drift_figures, place
 from segmentation.features import HEAVY_TAILED
 from segmentation.gate import GateVerdict, Tolerances
@@ -182,12 +182,7 @@ def _carry_identity(served: ModelSnapshot, fitted: ModelSnapshot, lineage: Linea
     with its derived name (or, if a served segment holds that name, its description) and the baseline strategy."""
     held = {s.id: s for s in served.segments}
     taken = {s.name for s in served.segments}
-    baseline = FALLBACK_STRATEGY.model_copy(
-        update={
-            "expected_close_rate": served.baseline.conversion_rate,
-            "avg_deal_size": served.baseline.avg_deal_size,
-        }
-    )
+    baseline = served.baseline.strategy
     segments = []
     for segment, segment_id, kept in zip(fitted.segments, lineage.ids, lineage.kept, strict=True):
         if kept:

@@ -15,6 +15,7 @@ from models.k_range import MAX_K, MIN_K
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES, HEAVY_TAILED
+from segmentation.holdout import MAX_HOLDOUT_SHARE, HoldoutDraw
 from segmentation.synthetic import generate_leads
 from segmenter import leads_io
 from segmenter.app import DropInvalid, Quiet, Seed, app, user_errors
@@ -232,10 +233,24 @@ def assign(
         Path, typer.Argument(metavar="LEADS_FILE", help="Leads to assign (.csv, .jsonl or .parquet).")
     ],
     out_file: Annotated[Path, typer.Option("--out", help="File to write: .csv, .jsonl or .parquet.")],
+    holdout: Annotated[
+        float,
+        typer.Option(
+            "--holdout",
+            help=f"Share of leads (0 to {MAX_HOLDOUT_SHARE}, a stable hash of lead_id) put in the holdout arm, "
+            "as SEGMENTER_HOLDOUT_SHARE does in the worker.",
+        ),
+    ] = 0.0,
+    holdout_salt: Annotated[
+        str, typer.Option("--holdout-salt", help="Mixed into the hash, as SEGMENTER_HOLDOUT_SALT: a new one redraws.")
+    ] = "",
     drop_invalid: DropInvalid = False,
     quiet: Quiet = False,
 ) -> None:
-    """Assign each lead to its nearest segment, with distance, confidence and outlier flag."""
+    """Assign each lead to its nearest segment, with distance, confidence, outlier flag and experiment arm."""
+    if not 0 <= holdout <= MAX_HOLDOUT_SHARE:
+        raise OptionError(f"--holdout {holdout}: give a share from 0 (no holdout) to {MAX_HOLDOUT_SHARE}")
+    draw = HoldoutDraw(holdout, holdout_salt)
     check_output(out_file, "--out", LEAD_FILES)
     snapshot = leads_io.read_model(model_file)
     table = _read(input_file, drop_invalid)
@@ -253,6 +268,7 @@ def assign(
             "confidence": [round(float(v), 6) for v in result.confidence],
             "is_outlier": [bool(v) for v in result.is_outlier],
             "top_features": [";".join(features[j] for j in row) for row in result.top_features],
+            "arm": [draw.arm(lead_id) for lead_id in table.ids],
         }
         | table.extra,
     )

@@ -1,5 +1,5 @@
-"""A batch of valid leads and one model in, one `SegmentAssigned` JSON per lead out, with its event id, and a
-`SegmentTransition` JSON for each lead that moved."""
+"""A batch of valid leads and one model in, one `SegmentAssigned` JSON per lead out, with its event id and arm (a
+holdout lead gets the model's baseline campaign), and a `SegmentTransition` JSON for each lead that moved."""
 
 import hashlib
 import uuid
@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import orjson
 
+from segmentation.holdout import HoldoutDraw
 from segmentation.segmenter import Assignment
 from streams.clients import RawLead
 from streams.model_plane import ServingModel
@@ -71,6 +72,7 @@ def assign(
     now: datetime,
     X: np.ndarray | None = None,
     margin: float = 0.0,
+    holdout: HoldoutDraw | None = None,
 ) -> list[Routed]:
     """Assign a batch in one vectorized pass and serialize each result as a `SegmentAssigned`;
     `previous` maps lead_id to its last segment id (a lead seen twice in the batch gets the first
@@ -78,7 +80,8 @@ def assign(
     previous segment differs also gets a transition, whose reason comes from the model's lineage (`_origins`).
     With `margin` > 0, a lead whose previous segment this model serves stays in it unless the nearest segment is
     more than `margin` closer (hysteresis, `LeadSegmenter.assign`); one whose previous segment it no longer serves
-    (retired, split, merged) goes to the nearest."""
+    (retired, split, merged) goes to the nearest. A lead `holdout` puts in the holdout is assigned its segment
+    all the same, but its strategy is the model's baseline campaign."""
     if not leads:
         return []
     X = features_of(leads) if X is None else X
@@ -91,8 +94,14 @@ def assign(
     last = dict(previous)
     out = []
     origins: dict[int, tuple[str | None, str, int | None]] | None = None
+    baseline: orjson.Fragment | None = None
     for i, (raw, lead) in enumerate(leads):
         segment_id, segment_name, strategy = model.segments[segment_index[i]]
+        arm = "holdout" if holdout is not None and holdout.in_holdout(lead.lead_id) else "segmented"
+        if arm == "holdout":
+            if baseline is None:
+                baseline = orjson.Fragment(model.snapshot.baseline.strategy.model_dump_json())
+            strategy = baseline
         if (source := sources.get((raw.topic, raw.partition))) is None:
             source = sources[raw.topic, raw.partition] = event_source(raw.topic, raw.partition)
         previous_id = last.get(lead.lead_id)
@@ -103,6 +112,7 @@ def assign(
             "segment_id": segment_id,
             "segment_name": segment_name,
             "strategy": strategy,
+            "arm": arm,
             "model_version": version,
             "distance": distances[i],
             "confidence": confidences[i],

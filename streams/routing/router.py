@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from models.settings import Settings
+from segmentation.holdout import HoldoutDraw
 from streams.clients import Outbox, Outgoing, RawLead
 from streams.model_plane import ModelHolder, ServingModel
 from streams.routing.assign import Routed, assign
@@ -69,6 +70,7 @@ class BatchRouter:
         self._dead_letters = DeadLetters(settings.dlq_topic, settings.max_event_bytes)
         self._listeners = tuple(listeners)
         self._exposures = exposures
+        self._holdout = HoldoutDraw(settings.holdout_share, settings.holdout_salt)
 
     async def route(self, raws: Sequence[RawLead], stopping: Callable[[], bool]) -> tuple[int, int]:
         """Route a batch; returns (assigned, dead-lettered). Raises `WorkerStoppingError` (nothing of the
@@ -78,7 +80,9 @@ class BatchRouter:
         valid, rejected, X = decode(raws, self._settings.max_event_bytes)
         previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
         try:
-            outputs = assign(model, valid, previous, datetime.now(UTC), X, self._settings.transition_margin)
+            outputs = assign(
+                model, valid, previous, datetime.now(UTC), X, self._settings.transition_margin, self._holdout
+            )
         except Exception as error:  # noqa: BLE001 - a bug must not lose leads: dead-letter them and go on
             log.exception("assignment failed for a batch of %d leads: dead-lettering them", len(valid))
             rejected += [Rejected(raw, "internal", f"{type(error).__name__}: {error}") for raw, _ in valid]

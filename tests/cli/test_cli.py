@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from models.snapshot import ModelSnapshot
 from segmentation.features import FEATURES
+from segmentation.holdout import HoldoutDraw
 from segmenter.main import app
 
 runner = CliRunner()
@@ -98,6 +99,30 @@ def test_assign_routes_leads_and_carries_columns(leads_csv: Path, fitted: tuple[
     agree = sum(r["segment_name"] == r["true_segment"] for r in assigned) / len(assigned)
     assert agree > 0.9
     assert all(0 <= float(r["confidence"]) <= 1 for r in assigned)
+
+
+def test_assign_with_a_holdout_writes_each_leads_arm(
+    leads_csv: Path, fitted: tuple[Path, object], tmp_path: Path
+) -> None:
+    plain, held = tmp_path / "plain.csv", tmp_path / "held.csv"
+    assert run("assign", fitted[0], leads_csv, "--out", plain, "--quiet")[0] == 0
+    assert (
+        run("assign", fitted[0], leads_csv, "--out", held, "--holdout", "0.1", "--holdout-salt", "q3", "--quiet")[0]
+        == 0
+    )
+    assert {r["arm"] for r in rows(plain)} == {"segmented"}
+    draw = HoldoutDraw(0.1, "q3")
+    arms = [(r["arm"], draw.arm(r["lead_id"])) for r in rows(held)]
+    assert all(a == b for a, b in arms) and 150 < sum(a == "holdout" for a, _ in arms) < 250
+
+
+@pytest.mark.parametrize("share", ["0.6", "-0.1"])
+def test_assign_refuses_a_holdout_share_outside_zero_to_a_half(
+    leads_csv: Path, fitted: tuple[Path, object], tmp_path: Path, share: str
+) -> None:
+    code, _, stderr = run("assign", fitted[0], leads_csv, "--out", tmp_path / "a.csv", "--holdout", share)
+    assert code != 0 and f"--holdout {float(share)}: give a share from 0 (no holdout) to 0.5" in stderr
+    assert not (tmp_path / "a.csv").exists()
 
 
 def test_fit_with_fixed_k_and_pca_reports_the_reduction(leads_csv: Path, tmp_path: Path) -> None:

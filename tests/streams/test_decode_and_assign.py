@@ -12,6 +12,7 @@ from models.snapshot_parts import GateReport, LineageEntry
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.features import FEATURES
+from segmentation.holdout import HoldoutDraw
 from segmentation.synthetic import generate_leads
 from streams.clients.records import LeadMessage
 from streams.model_plane.serving import ServingModel
@@ -102,6 +103,22 @@ def test_assign_matches_the_model_and_fills_every_field(snapshot: ModelSnapshot)
     assert [(r.lead_id, r.segment_id, r.previous_segment_id) for r in routed] == [
         (o.lead_id, o.segment_id, o.previous_segment_id) for o in out
     ]
+
+
+def test_a_holdout_lead_keeps_its_segment_and_gets_the_baseline_campaign(snapshot: ModelSnapshot) -> None:
+    leads = generate_leads(400, random_state=4)
+    raws = [raw(LeadEvent.from_row(f"H{i}", row).model_dump_json().encode(), i) for i, row in enumerate(leads.X)]
+    valid, _, _ = decode(raws, max_bytes=4096)
+    model, draw = ServingModel(snapshot), HoldoutDraw(0.3, "exp-1")
+    out = [SegmentAssigned.model_validate_json(r.value) for r in assign(model, valid, {}, NOW, holdout=draw)]
+    plain = [SegmentAssigned.model_validate_json(r.value) for r in assign(model, valid, {}, NOW)]
+    assert [o.segment_id for o in out] == [p.segment_id for p in plain]
+    assert [o.arm for o in out] == [draw.arm(o.lead_id) for o in out]
+    assert 80 < sum(o.arm == "holdout" for o in out) < 160
+    for o in out:
+        own = snapshot.segments[o.segment_id].strategy
+        assert o.strategy == (snapshot.baseline.strategy if o.arm == "holdout" else own)
+    assert {p.arm for p in plain} == {"segmented"}
 
 
 def test_the_published_json_keeps_the_event_time_and_the_schema_field_order(snapshot: ModelSnapshot) -> None:

@@ -156,3 +156,16 @@ def test_money_must_be_finite_and_bounded(value: float) -> None:
 def test_strategies_are_immutable() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         FALLBACK_STRATEGY.channel = "Fax"  # type: ignore[misc]
+
+
+def test_the_baseline_is_a_full_campaign_with_defaults_and_reads_older_files() -> None:
+    full = StrategyConfig.from_toml(
+        '[baseline]\nchannel = "Webinar"\nmessage = "Hello"\nsales_resource = "SDR"\n'
+        'expected_close_rate = "19%"\navg_deal_size = 9000\n'
+    ).baseline
+    assert full.strategy == Strategy(
+        channel="Webinar", message="Hello", sales_resource="SDR", expected_close_rate=0.19, avg_deal_size=9000
+    )
+    older = StrategyConfig.from_toml('[baseline]\nconversion_rate = "20%"\navg_deal_size = "$10,000"\n').baseline
+    assert older.strategy == FALLBACK_STRATEGY.model_copy(update={"expected_close_rate": 0.2, "avg_deal_size": 10_000})
+    assert Baseline.model_validate_json(older.model_dump_json()) == older  # as a model file stores it
