@@ -12,6 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from segmenter.control_cli import ask
+from segmenter.impact_online import online_report
 from streams.clients.redis_client import redis_client
 from streams.clients.redis_health import RedisHealth
 from streams.outcomes import Attribution, Tallies
@@ -19,13 +21,14 @@ from tests.integration.harness import Worker, consume, leads, model_file, produc
 from tests.integration.traffic import Probe, Record
 from tests.waiting import wait_for
 
-# Per segment of the k=3 model: the planted close rate and mean deal size.
-TRUTH = {0: (0.6, 5_000.0), 1: (0.3, 20_000.0), 2: (0.1, 80_000.0)}
+# Per segment of the k=3 model: the planted close rate and mean deal size; the holdout's (the baseline campaign).
+TRUTH = {0: (0.6, 5_000.0), 1: (0.3, 20_000.0), 2: (0.1, 80_000.0), "holdout": (0.15, 10_000.0)}
 MALFORMED = [b"not json", b'{"outcome_id": "m1", "lead_id": "L1", "outcome": "won"}', b"\xff\xfe",
              b'{"outcome_id": "m2", "lead_id": "L1", "outcome": "won", "amount": -5}',
              b'{"lead_id": "L1", "outcome": "lost"}']  # fmt: skip
 
-Expected = dict[int, list[float]]  # segment id: [exposed, won, lost, open, revenue]
+Exposure = tuple[int, str]  # segment id, arm
+Expected = dict[Exposure, list[float]]  # [exposed, won, lost, open, revenue]
 
 
 def tallies(env: dict[str, str]) -> Tallies:
@@ -42,29 +45,29 @@ def tallies(env: dict[str, str]) -> Tallies:
     return asyncio.run(read())
 
 
-def observed(env: dict[str, str]) -> tuple[dict[int, list[float]], int]:
+def observed(env: dict[str, str]) -> tuple[Expected, int]:
     found = tallies(env)
-    by_segment = {c.segment_id: [c.exposed, c.won, c.lost, c.open, round(c.revenue, 2)] for c in found.cells}
-    return by_segment, found.unattributed
+    cells = {(c.segment_id, c.arm): [c.exposed, c.won, c.lost, c.open, round(c.revenue, 2)] for c in found.cells}
+    return cells, found.unattributed
 
 
-def route(env: dict[str, str], n: int, seed: int) -> dict[str, int]:
-    """Send `n` leads and wait for their segments: lead id to segment id."""
+def route(env: dict[str, str], n: int, seed: int) -> dict[str, Exposure]:
+    """Send `n` leads and wait for their segments: lead id to segment id and arm."""
     _, records = leads(n, seed=seed)
     produce(env["SEGMENTER_KAFKA_BOOTSTRAP"], env["SEGMENTER_LEADS_TOPIC"], records)
     outputs = consume(env["SEGMENTER_KAFKA_BOOTSTRAP"], env["SEGMENTER_SEGMENTS_TOPIC"], n, settle=0)
-    return {o.json()["lead_id"]: o.json()["segment_id"] for o in outputs}
+    return {e["lead_id"]: (e["segment_id"], e["arm"]) for e in (o.json() for o in outputs)}
 
 
-def planted(segments: dict[str, int], seed: int) -> tuple[list[Record], Expected]:
+def planted(segments: dict[str, Exposure], seed: int) -> tuple[list[Record], Expected]:
     """One outcome per lead drawn from its segment's truth (a fifth left open), some deals won, reopened and lost
     again, and every outcome's first copy sent once more at the end."""
     rng = random.Random(seed)
     records: list[Record] = []
     expected: Expected = defaultdict(lambda: [0, 0, 0, 0, 0.0])
-    for lead, segment in sorted(segments.items()):
-        rate, size = TRUTH[segment]
-        tally = expected[segment]
+    for lead, (segment, arm) in sorted(segments.items()):
+        rate, size = TRUTH[segment if arm == "segmented" else arm]
+        tally = expected[segment, arm]
         tally[0] += 1
         if rng.random() < 0.2:
             tally[3] += 1
@@ -86,17 +89,28 @@ def planted(segments: dict[str, int], seed: int) -> tuple[list[Record], Expected
 def test_planted_outcomes_give_exact_tallies_and_bad_ones_are_dead_lettered(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path, engine: str
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_ENGINE=engine)
+    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_ENGINE=engine, SEGMENTER_HOLDOUT_SHARE="0.2")
     path, _ = model_file(tmp_path, k=3, version=1)
     publish(env, path)
     with Worker(env, tmp_path):
         segments = route(env, 400, seed=19)
         records, expected = planted(segments, seed=19)
+        assert {arm for _, arm in expected} == {"segmented", "holdout"}
         strangers = [(b"ghost", orjson.dumps({"outcome_id": f"g{i}", "lead_id": "ghost", "outcome": "lost"}))
                      for i in range(3)]  # fmt: skip
         produce(kafka_bootstrap, env["SEGMENTER_OUTCOMES_TOPIC"], records + strangers + [(b"L1", m) for m in MALFORMED])
         wait_for(lambda: observed(env) == (expected, 3), 60, lambda: f"tallies {observed(env)} != {(expected, 3)}")
         letters = consume(kafka_bootstrap, env["SEGMENTER_DLQ_TOPIC"], len(MALFORMED), settle=0.5)
+        reply = asyncio.run(ask(settings_of(env), {"command": "status"}, 30))
+    report = asyncio.run(online_report(settings_of(env)))
+    assert report.model_version == 1 and report.unattributed == 3
+    assert {(r.segment_id, r.arm): [r.exposed, r.won, r.lost, r.open] for r in report.rows} == {
+        cell: tally[:4] for cell, tally in expected.items()
+    }
+    summary = reply.status.impact if reply and reply.status else None
+    assert summary is not None and summary.model_version == 1 and summary.unattributed == 3
+    for arm in ("segmented", "holdout"):
+        assert summary.won[arm] == sum(t[1] for (_, a), t in expected.items() if a == arm)
     assert sorted(letter.value for letter in letters) == sorted(MALFORMED)
     assert {letter.headers["source_topic"] for letter in letters} == {env["SEGMENTER_OUTCOMES_TOPIC"]}
     assert sorted(letter.headers["error_class"] for letter in letters) == [
