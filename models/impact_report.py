@@ -22,7 +22,7 @@ from segmentation.outcome_stats import (
 )
 from segmentation.tallies import Cell
 
-__all__ = ["ImpactReport", "ImpactRow", "LiftFigures", "impact_report"]
+__all__ = ["ImpactReport", "ImpactRow", "LiftFigures", "Range", "impact_report"]
 
 Range = tuple[float, float]
 LiftBasis = Literal["measured", "too_few", "no_revenue"]
@@ -80,7 +80,7 @@ class ImpactReport(BaseModel):
     leads: int = Field(description="Leads exposed")
     matured: int = Field(description="Leads with a result (won, lost, or window closed)")
     open: int
-    window_seconds: float = Field(description="The attribution window")
+    window_seconds: float | None = Field(description="The attribution window; None offline (no exposure times)")
     min_matured: int = Field(default=MIN_MATURED, description="Below this many matured leads: too_few, no figure")
     rows: list[ImpactRow]
     lift: LiftFigures
@@ -89,7 +89,7 @@ class ImpactReport(BaseModel):
 
 
 def impact_report(
-    cells: Iterable[Cell], unattributed: int, window_seconds: float, version: int | None = None
+    cells: Iterable[Cell], unattributed: int, window_seconds: float | None, version: int | None = None
 ) -> ImpactReport:
     """The report on `cells` (only those of model `version`, if given).
 

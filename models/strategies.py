@@ -8,7 +8,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from models.exceptions import ConfigError
 from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
 
-__all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Strategy", "StrategyConfig"]
+__all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Calibration", "Strategy", "StrategyConfig"]
 
 
 def _number(text: Any) -> Any:
@@ -113,9 +113,19 @@ class Baseline(BaseModel):
         )
 
 
+class Calibration(BaseModel):
+    """What a calibrated strategies file's rates rest on (`segmenter impact --write-strategies`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    matured_leads: int = Field(ge=0, description="Leads with a result the rates were measured on")
+    prior_leads: float = Field(ge=0, description="What the assumed rates weighed, in leads")
+
+
 class StrategyConfig(BaseModel):
     """A strategies file: `[strategies."Name"]` tables, `[names]` mapping segment id to a new
-    name, and `[baseline]`. Anything it leaves out falls back to the tutorial's table."""
+    name, `[baseline]`, and `[calibration]` when its rates were measured. Anything it leaves out falls back to
+    the tutorial's table."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -123,6 +133,7 @@ class StrategyConfig(BaseModel):
     names: dict[int, Text] = {}
     baseline: Baseline = Baseline()
     fallback: Strategy = FALLBACK_STRATEGY
+    calibration: Calibration | None = None
 
     @classmethod
     def from_toml(cls, text: str) -> "StrategyConfig":
@@ -135,6 +146,17 @@ class StrategyConfig(BaseModel):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"strategies file: {where}: {first['msg']}") from error
+
+    @property
+    def basis(self) -> str:
+        """What revenue figures computed from this file rest on, said wherever they are shown."""
+        if self.calibration is None:
+            return "expected, from the strategy table's assumed close rates and deal sizes"
+        c = self.calibration
+        return (
+            f"expected, from close rates and deal sizes calibrated on {c.matured_leads:,} matured leads' outcomes "
+            f"(the assumed ones weighing {c.prior_leads:g} leads)"
+        )
 
     def name_for(self, segment_id: int, derived: str) -> str:
         return self.names.get(segment_id, derived)
