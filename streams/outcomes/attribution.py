@@ -24,7 +24,7 @@ BUCKETS_PER_WINDOW = 64
 # only when it has no record whose window is still open.
 _EXPOSE = """
 local leads, now, window, width = cjson.decode(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local bucket, new = math.floor(now / width), 0
+local bucket, new, counts = math.floor(now / width), 0, {}
 for cell, meta in pairs(cjson.decode(ARGV[6])) do redis.call('HSETNX', KEYS[3], cell .. '|meta', meta) end
 for i = 1, #leads, 2 do
   local lead, cell = leads[i], leads[i + 1]
@@ -35,10 +35,11 @@ for i = 1, #leads, 2 do
   end
   if fresh then
     redis.call('HSET', KEYS[1], lead, cell .. '|' .. ARGV[2] .. '||')
-    redis.call('HINCRBY', KEYS[3], cell .. '|exposed|' .. bucket, 1)
+    counts[cell] = (counts[cell] or 0) + 1
     new = new + 1
   end
 end
+for cell, n in pairs(counts) do redis.call('HINCRBY', KEYS[3], cell .. '|exposed|' .. bucket, n) end
 redis.call('EXPIREAT', KEYS[1], ARGV[5])
 redis.call('EXPIREAT', KEYS[3], ARGV[7])
 return new
