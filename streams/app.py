@@ -4,7 +4,7 @@ import gc
 import logging
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -162,39 +162,46 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
 
 
 def _add_outcomes(app: faust.App, settings: Settings, intake: OutcomeIntake, stopping: Callable[[], bool]) -> None:
-    """The outcomes topic, read by a Faust agent whichever engine routes the leads (a batch acked once counted)."""
-    outcomes = app.topic(
-        settings.outcomes_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    within = settings.batch_max_latency_ms / 1000
+    """The outcomes topic, read by a Faust agent whichever engine routes the leads."""
 
-    @app.agent(outcomes, name="count-outcomes", concurrency=1)
-    async def count_outcomes(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
-            raws = [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
-            await intake.take(raws, [e.message.timestamp for e in batch], stopping)
-            for event in batch:
-                event.ack()
+    async def count(batch: list[faust.EventT[bytes]]) -> None:
+        await intake.take(_messages(batch), [event.message.timestamp for event in batch], stopping)
+
+    _add_batch_agent(app, settings, settings.outcomes_topic, "count-outcomes", count)
 
 
 def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping: Callable[[], bool]) -> None:
     """The `agent` engine: a Faust agent over the leads topic."""
-    leads = app.topic(
-        settings.leads_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
+
+    async def route(batch: list[faust.EventT[bytes]]) -> None:
+        await router.route(_messages(batch), stopping)
+
+    _add_batch_agent(app, settings, settings.leads_topic, "route-leads", route)
+
+
+def _add_batch_agent(
+    app: faust.App,
+    settings: Settings,
+    topic: str,
+    name: str,
+    handle: Callable[[list[faust.EventT[bytes]]], Awaitable[None]],
+) -> None:
+    """A Faust agent handing `topic`'s records to `handle` in batches of up to `SEGMENTER_BATCH_SIZE`."""
+    records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     within = settings.batch_max_latency_ms / 1000
 
-    @app.agent(leads, name="route-leads", concurrency=1)
-    async def route_leads(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(records, name=name, concurrency=1)
+    async def take_batches(stream: faust.StreamT[bytes]) -> None:
         # noack + noack_take: Faust's take() acks a batch even when it fails; here a batch is
-        # acked, in offset order, only after all its outputs are acknowledged by the broker.
+        # acked, in offset order, only after `handle` returns (its outputs acknowledged by the broker).
         async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
-            await router.route(
-                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch],
-                stopping,
-            )
+            await handle(batch)
             for event in batch:
                 event.ack()
+
+
+def _messages(batch: list[faust.EventT[bytes]]) -> list[LeadMessage]:
+    return [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
 
 
 def _readiness(holder: ModelHolder, health: RedisHealth, joined: Callable[[], bool]) -> dict[str, Check]:
