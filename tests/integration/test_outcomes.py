@@ -146,7 +146,7 @@ def test_planted_outcomes_give_exact_tallies_and_bad_ones_are_dead_lettered(
 def test_a_worker_killed_mid_stream_of_outcomes_leaves_the_tallies_exact(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_BATCH_SIZE="50")
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
     path, _ = model_file(tmp_path, k=3, version=1)
     publish(env, path)
     worker = Worker(env, tmp_path).start()
