@@ -23,6 +23,7 @@ SCENARIOS = {
     "security": "8. Security settings",
     "redis_hang": "9. Redis hung (SIGSTOP)",
     "broker_outage_logs": "10. Broker outage: log lines and CPU",
+    "registry_flushall": "11. FLUSHALL on Redis under load",
 }
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"

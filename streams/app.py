@@ -27,7 +27,17 @@ from streams.clients import (
     redis_client,
 )
 from streams.exceptions import ServiceUnavailableError
-from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
+from streams.model_plane import (
+    Controller,
+    DriftMonitor,
+    KafkaRegistry,
+    MirroredModelStore,
+    ModelHolder,
+    Refitter,
+    RegistryKeeper,
+    SharedSample,
+    announce,
+)
 from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
 from streams.outcomes import Attribution, ExposureRecorder, OutcomeIntake, close_rates, summary_of
 from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
@@ -70,8 +80,10 @@ def create_app(
     )
     client = redis_client(settings)
     health = RedisHealth(client, timeout=settings.redis_timeout_seconds)
-    store = RedisModelStore(client, settings.redis_key_prefix, health)
+    registry = KafkaRegistry(settings)
+    store = MirroredModelStore(client, settings.redis_key_prefix, registry.write, health)
     holder = ModelHolder(store, poll_seconds=settings.model_poll_seconds)
+    keeper = RegistryKeeper(store, registry, holder, check_seconds=settings.registry_check_seconds)
     previous = RedisPreviousSegments(
         client,
         health,
@@ -100,7 +112,8 @@ def create_app(
         listeners=[activity.routed, sampled],
         exposures=ExposureRecorder(attribution),
     )
-    services: list[mode.Service] = [holder, outbox, sample, refitter]
+    # Started in this order: the registry read and Redis refilled from it before the holder loads the model.
+    services: list[mode.Service] = [registry, keeper, holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
         engine = BatchEngine(settings, router, app_stopping)
