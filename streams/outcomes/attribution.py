@@ -168,6 +168,8 @@ class Attribution:
     async def settle(self, outcomes: Sequence[Outcome], now: float | None = None) -> list[str]:
         """Count `outcomes` against their leads' first exposures; returns each one's status (`duplicate`,
         `unattributed`, `after_window`, or its outcome)."""
+        if not outcomes:
+            return []
         now = time.time() if now is None else now
         exposures, last_exposures, _ = self._period("exposures", now)
         ids, last_ids, expires = self._period("outcome-ids", now)
@@ -180,8 +182,6 @@ class Attribution:
             self._tallies_expire(now),
         ]
         keys = [exposures, last_exposures, ids, last_ids, self.tallies_key]
-        if not outcomes:
-            return []
         statuses = await self._health.call(lambda: self._settle(keys=keys, args=args))
         return cast(list[str], orjson.loads(statuses))
 
