@@ -15,6 +15,7 @@ import mode
 import numpy as np
 
 from models.control import ImpactSummary
+from models.impact_report import ImpactReport, impact_report
 from models.settings import Settings
 from streams import metrics
 from streams.clients import (
@@ -104,6 +105,7 @@ def create_app(
             drift.observe(batch.X)
 
     attribution = Attribution(client, health, settings.redis_key_prefix, settings.attribution_window_seconds)
+    measured = _Measured()
     router = BatchRouter(
         settings,
         holder,
@@ -126,7 +128,7 @@ def create_app(
         metrics.set_lag_source(partial(_agent_lag, app, settings.leads_topic))
     if settings.web_port:
         checks = _readiness(holder, health, joined)
-        services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged))
+        services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged, lambda: measured.report))
     _add_outcomes(app, settings, OutcomeIntake(settings, attribution, outbox), app_stopping)
 
     async def impact(version: int) -> ImpactSummary | None:
@@ -138,12 +140,16 @@ def create_app(
     _add_control(app, settings, controller, refitter)
 
     @app.timer(_OBSERVED_SECONDS)  # type: ignore[untyped-decorator]
-    async def observe_close_rates() -> None:  # the served version's, for /metrics
+    async def observe_impact() -> None:  # the served version's, for /metrics and the dashboard
         if (served := holder.model) is not None:
             try:
-                metrics.observed_close_rates(close_rates(await attribution.tallies(), served.version))
+                tallies = await attribution.tallies()
             except ServiceUnavailableError:
-                pass  # Redis down: the last rates read stay, and its outage is logged and served as segmenter_redis_up
+                return  # Redis down: the last figures read stay; the outage is logged and served as segmenter_redis_up
+            metrics.observed_close_rates(close_rates(tallies, served.version))
+            measured.report = impact_report(
+                tallies.cells, tallies.unattributed + tallies.after_window, attribution.window, served.version
+            )
 
     @app.timer(activity.progress_seconds)  # type: ignore[untyped-decorator]
     async def say_progress() -> None:  # its lag is read as /metrics reads it, at the same moment
@@ -175,6 +181,12 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
         @app.timer(settings.refit_interval_seconds, on_leader=True)  # type: ignore[untyped-decorator]
         async def refit_on_schedule() -> None:
             refitter.request("schedule")
+
+
+class _Measured:
+    """The served version's measured impact as last read from Redis, for the dashboard."""
+
+    report: ImpactReport | None = None
 
 
 def _add_outcomes(app: faust.App, settings: Settings, intake: OutcomeIntake, stopping: Callable[[], bool]) -> None:

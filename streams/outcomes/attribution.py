@@ -140,26 +140,26 @@ class Attribution:
         self._client = client
         self._health = health
         self._prefix = prefix
-        self._window = window_seconds
+        self.window = window_seconds
         self._width = window_seconds / BUCKETS_PER_WINDOW
         self._expose, self._settle = client.register_script(_EXPOSE), client.register_script(_SETTLE)
         self.tallies_key = tagged_key(prefix, "impact", "tallies")
 
     def _period(self, name: str, now: float) -> tuple[str, str, int]:
         """This period's hash of `name`, the last one's, and when this one expires."""
-        period = math.floor(now / self._window)
-        expires = math.ceil((period + 2) * self._window)
+        period = math.floor(now / self.window)
+        expires = math.ceil((period + 2) * self.window)
         return tagged_key(self._prefix, name, period), tagged_key(self._prefix, name, period - 1), expires
 
     def _tallies_expire(self, now: float) -> int:
-        return math.ceil(now + 3 * self._window)
+        return math.ceil(now + 3 * self.window)
 
     async def expose(self, leads: Sequence[tuple[str, str]], meta: Mapping[str, bytes], now: float) -> int:
         """Record (lead id, cell key) pairs exposed at `now`, each lead only if it has no open window; `meta` holds
         each cell's `{segment_name, close_rate, avg_deal_size}` JSON. Returns how many exposures were first ones."""
         current, last, expires = self._period("exposures", now)
         args: list[bytes | str | int] = [
-            orjson.dumps([x for pair in leads for x in pair]), repr(now), repr(self._window), repr(self._width),
+            orjson.dumps([x for pair in leads for x in pair]), repr(now), repr(self.window), repr(self._width),
             expires, orjson.dumps({cell: m.decode() for cell, m in meta.items()}), self._tallies_expire(now),
         ]  # fmt: skip
         keys = [current, last, self.tallies_key]
@@ -176,7 +176,7 @@ class Attribution:
         flat = [x for o in outcomes for x in (*o[:3], repr(float(o.amount)), repr(o.at))]
         args: list[bytes | str | int] = [
             orjson.dumps(flat),
-            repr(self._window),
+            repr(self.window),
             repr(self._width),
             expires,
             self._tallies_expire(now),
@@ -187,7 +187,7 @@ class Attribution:
 
     async def tallies(self, now: float | None = None) -> Tallies:
         fields = await self._health.call(lambda: self._client.hgetall(self.tallies_key))  # decoded: str to str
-        return tallies_of(cast(dict[str, str], fields), self._window, time.time() if now is None else now)
+        return tallies_of(cast(dict[str, str], fields), self.window, time.time() if now is None else now)
 
 
 def tallies_of(fields: Mapping[str, str], window: float, now: float) -> Tallies:
