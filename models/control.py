@@ -25,6 +25,7 @@ __all__ = [
     "COMMAND_NAMES",
     "EVENT_TYPES",
     "Command",
+    "ImpactSummary",
     "KSetting",
     "LastRefit",
     "ModelEvent",
@@ -114,6 +115,20 @@ class LastRefit(BaseModel):
     reasons: list[str]
 
 
+class ImpactSummary(BaseModel):
+    """The `status` reply's short word on measured impact: the served version's leads by what became of them, per
+    arm (`segmenter impact` has the intervals and verdicts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_version: int
+    exposed: dict[str, int] = Field(description="leads first exposed, per arm (segmented, holdout)")
+    won: dict[str, int]
+    lost: dict[str, int] = Field(description="lost, or no result when the attribution window closed")
+    open: dict[str, int] = Field(description="no result yet, still inside the window: left out of rates")
+    close_rate: dict[str, float | None] = Field(description="won / (won + lost) per arm; null: none matured")
+    unattributed: int = Field(description="outcomes for leads never routed or after their window, all versions")
+
+
 class StatusReport(BaseModel):
     """The `status` reply: what the replying worker serves, what Redis holds, and its refits."""
 
@@ -126,6 +141,7 @@ class StatusReport(BaseModel):
     sampled_leads: int = Field(description="leads in the shared refit sample")
     last_refit: LastRefit | None
     history: list[int] = Field(description="the last versions made current, oldest first")
+    impact: ImpactSummary | None = Field(default=None, description="null: no outcome tallies for the served version")
 
 
 class KSetting(BaseModel):

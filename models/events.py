@@ -1,11 +1,11 @@
-"""Events on the wire: `LeadEvent` in, `SegmentAssigned` and `SegmentTransition` out, `DeadLetter` headers for
-bad input."""
+"""Events on the wire: `LeadEvent` and `OutcomeEvent` in, `SegmentAssigned` and `SegmentTransition` out,
+`DeadLetter` headers for bad input."""
 
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.strategies import Strategy
 from segmentation.features import BOUNDS, FEATURES
@@ -18,6 +18,7 @@ __all__ = [
     "TRANSITION_REASONS",
     "DeadLetter",
     "LeadEvent",
+    "OutcomeEvent",
     "SegmentAssigned",
     "SegmentTransition",
 ]
@@ -60,6 +61,30 @@ class LeadEvent(BaseModel):
         values: dict[str, Any] = dict(zip(FEATURES, (float(v) for v in row), strict=True))
         values["decision_maker_level"] = int(values["decision_maker_level"])
         return cls.model_validate({"lead_id": lead_id} | values, strict=False)
+
+
+class OutcomeEvent(BaseModel):
+    """What became of a lead, as a CRM sends it (topic `lead-outcomes`, key `lead_id`): a deal won (with its
+    amount) or lost, or reopened (its earlier result retracted until a new one comes). Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False, str_max_length=256)
+
+    outcome_id: str = Field(
+        min_length=1, max_length=MAX_LEAD_ID_LENGTH, description="The CRM's event id: a redelivery counts once"
+    )
+    lead_id: str = Field(min_length=1, max_length=MAX_LEAD_ID_LENGTH)
+    outcome: Literal["won", "lost", "reopened"]
+    amount: float | None = Field(default=None, ge=0, description="The deal's amount: required for won")
+    currency: str | None = Field(default=None, max_length=8, description="Recorded, never converted")
+    occurred_at: datetime | None = Field(
+        default=None, description="When the CRM closed or reopened the deal; the record's timestamp when absent"
+    )
+
+    @model_validator(mode="after")
+    def _won_has_an_amount(self) -> "OutcomeEvent":
+        if self.outcome == "won" and self.amount is None:
+            raise ValueError("a won outcome needs its amount")
+        return self
 
 
 # The experiment's arms: a lead keeps its arm forever (a stable hash of its id, `segmentation.holdout`).

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     control_topic: str = Field(default="segmenter-control", description="Operator commands")
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
+    outcomes_topic: str = Field(default="lead-outcomes", description="OutcomeEvents in: deals won, lost, reopened")
     registry_topic: str = Field(
         default="segmenter-registry",
         description="Compacted topic that keeps every model version and the controls: the copy Redis is refilled from",

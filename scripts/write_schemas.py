@@ -29,6 +29,7 @@ DEFAULT_DIR = Path(__file__).parents[1] / "schemas"
 # Which message kind of `segmenter schema` each topic carries, by the setting that names the topic.
 VALUES = {
     "leads_topic": "LeadEvent",
+    "outcomes_topic": "OutcomeEvent",
     "segments_topic": "SegmentAssigned",
     "transitions_topic": "SegmentTransition",
     "control_topic": "ControlCommand",

@@ -4,7 +4,7 @@ import gc
 import logging
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -14,6 +14,8 @@ import faust
 import mode
 import numpy as np
 
+from models.control import ImpactSummary
+from models.impact_report import ImpactReport, impact_report
 from models.settings import Settings
 from streams import metrics
 from streams.clients import (
@@ -25,6 +27,7 @@ from streams.clients import (
     faust_credentials,
     redis_client,
 )
+from streams.exceptions import ServiceUnavailableError
 from streams.model_plane import (
     Controller,
     DriftMonitor,
@@ -37,11 +40,17 @@ from streams.model_plane import (
     announce,
 )
 from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
+from streams.outcomes import Attribution, ExposureRecorder, OutcomeIntake, close_rates, summary_of
 from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
 
 __all__ = ["create_app", "run_worker", "start_line"]
 
 log = logging.getLogger(__name__)
+
+_OBSERVED_SECONDS = 10.0  # how often the observed close rates of /metrics are read from Redis
+# Outcomes counted per script call: about 15 ms of Redis time each (bench/attribution.py), so that a backlog of
+# outcomes never holds Redis long between the hot path's calls.
+_OUTCOME_BATCH = 1_000
 
 
 def create_app(
@@ -95,7 +104,16 @@ def create_app(
             sample.add(batch.X)
             drift.observe(batch.X)
 
-    router = BatchRouter(settings, holder, previous, outbox, listeners=[activity.routed, sampled])
+    attribution = Attribution(client, health, settings.redis_key_prefix, settings.attribution_window_seconds)
+    measured = _Measured()
+    router = BatchRouter(
+        settings,
+        holder,
+        previous,
+        outbox,
+        listeners=[activity.routed, sampled],
+        exposures=ExposureRecorder(attribution),
+    )
     # Started in this order: the registry read and Redis refilled from it before the holder loads the model.
     services: list[mode.Service] = [registry, keeper, holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
@@ -110,11 +128,28 @@ def create_app(
         metrics.set_lag_source(partial(_agent_lag, app, settings.leads_topic))
     if settings.web_port:
         checks = _readiness(holder, health, joined)
-        services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged))
+        services.append(WebServer(settings, holder, activity, checks, lambda: drift.judged, lambda: measured.report))
+    _add_outcomes(app, settings, OutcomeIntake(settings, attribution, outbox), app_stopping)
+
+    async def impact(version: int) -> ImpactSummary | None:
+        return summary_of(await attribution.tallies(), version)
+
     controller = Controller(
-        store, holder, refitter, announce_event, drift.report, ttl_seconds=settings.command_ttl_seconds
+        store, holder, refitter, announce_event, drift.report, impact=impact, ttl_seconds=settings.command_ttl_seconds
     )
     _add_control(app, settings, controller, refitter)
+
+    @app.timer(_OBSERVED_SECONDS)  # type: ignore[untyped-decorator]
+    async def observe_impact() -> None:  # the served version's, for /metrics and the dashboard
+        if (served := holder.model) is not None:
+            try:
+                tallies = await attribution.tallies()
+            except ServiceUnavailableError:
+                return  # Redis down: the last figures read stay; the outage is logged and served as segmenter_redis_up
+            metrics.observed_close_rates(close_rates(tallies, served.version))
+            measured.report = impact_report(
+                tallies.cells, tallies.unattributed + tallies.after_window, attribution.window, served.version
+            )
 
     @app.timer(activity.progress_seconds)  # type: ignore[untyped-decorator]
     async def say_progress() -> None:  # its lag is read as /metrics reads it, at the same moment
@@ -148,24 +183,54 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
             refitter.request("schedule")
 
 
+class _Measured:
+    """The served version's measured impact as last read from Redis, for the dashboard."""
+
+    report: ImpactReport | None = None
+
+
+def _add_outcomes(app: faust.App, settings: Settings, intake: OutcomeIntake, stopping: Callable[[], bool]) -> None:
+    """The outcomes topic, read by a Faust agent whichever engine routes the leads."""
+
+    async def count(batch: list[faust.EventT[bytes]]) -> None:
+        await intake.take(_messages(batch), [event.message.timestamp for event in batch], stopping)
+
+    _add_batch_agent(app, settings, settings.outcomes_topic, "count-outcomes", count, _OUTCOME_BATCH)
+
+
 def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping: Callable[[], bool]) -> None:
     """The `agent` engine: a Faust agent over the leads topic."""
-    leads = app.topic(
-        settings.leads_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
+
+    async def route(batch: list[faust.EventT[bytes]]) -> None:
+        await router.route(_messages(batch), stopping)
+
+    _add_batch_agent(app, settings, settings.leads_topic, "route-leads", route, settings.batch_size)
+
+
+def _add_batch_agent(
+    app: faust.App,
+    settings: Settings,
+    topic: str,
+    name: str,
+    handle: Callable[[list[faust.EventT[bytes]]], Awaitable[None]],
+    size: int,
+) -> None:
+    """A Faust agent handing `topic`'s records to `handle` in batches of up to `size`."""
+    records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     within = settings.batch_max_latency_ms / 1000
 
-    @app.agent(leads, name="route-leads", concurrency=1)
-    async def route_leads(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(records, name=name, concurrency=1)
+    async def take_batches(stream: faust.StreamT[bytes]) -> None:
         # noack + noack_take: Faust's take() acks a batch even when it fails; here a batch is
-        # acked, in offset order, only after all its outputs are acknowledged by the broker.
-        async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
-            await router.route(
-                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch],
-                stopping,
-            )
+        # acked, in offset order, only after `handle` returns (its outputs acknowledged by the broker).
+        async for batch in stream.noack().noack_take(size, within=within):  # type: ignore[attr-defined]
+            await handle(batch)
             for event in batch:
                 event.ack()
+
+
+def _messages(batch: list[faust.EventT[bytes]]) -> list[LeadMessage]:
+    return [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
 
 
 def _readiness(holder: ModelHolder, health: RedisHealth, joined: Callable[[], bool]) -> dict[str, Check]:

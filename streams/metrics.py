@@ -23,6 +23,9 @@ __all__ = [
     "DEAD_LETTERED",
     "DRIFT_SCORE",
     "MODEL_STALE",
+    "OBSERVED_CLOSE_RATE",
+    "OUTCOMES",
+    "OUTCOME_STATUSES",
     "EVENT_LOOP_LAG",
     "KAFKA_DELIVERY_UP",
     "MODEL_SEGMENTS",
@@ -37,6 +40,7 @@ __all__ = [
     "consumer_lag",
     "generate_text",
     "model_served",
+    "observed_close_rates",
     "refit_finished",
     "set_lag_source",
     "value",
@@ -111,6 +115,21 @@ MODEL_STALE = Gauge(
     "1 while this worker's leads drift and the refit it asked for on drift was refused (drifting_refused)",
     registry=REGISTRY,
 )
+# What became of each outcome message read: counted as its outcome, a duplicate (its outcome id was counted
+# before), for a lead never routed, after its lead's window closed, or dead-lettered.
+OUTCOME_STATUSES = ("won", "lost", "reopened", "duplicate", "unattributed", "after_window", "dead_lettered")
+OUTCOMES = Counter(
+    "segmenter_outcomes",
+    "Outcome messages read, by status: " + ", ".join(OUTCOME_STATUSES),
+    ["status"],
+    registry=REGISTRY,
+)
+OBSERVED_CLOSE_RATE = Gauge(
+    "segmenter_observed_close_rate",
+    "Won / (won + lost) of the served model's leads by segment and arm, from the tallies in Redis (NaN: none matured)",
+    ["segment_id", "arm"],
+    registry=REGISTRY,
+)
 REDIS_UP.set(1)
 KAFKA_DELIVERY_UP.set(1)
 DRIFT_SCORE.set(float("nan"))
@@ -119,6 +138,8 @@ for _error_class in ERROR_CLASSES:
     DEAD_LETTERED.labels(error_class=_error_class)
 for _outcome in ("promoted", "rejected", "error"):
     REFITS.labels(outcome=_outcome)
+for _status in OUTCOME_STATUSES:
+    OUTCOMES.labels(status=_status)
 
 _model_created_at = 0.0
 _MODEL_AGE.set_function(lambda: time.time() - _model_created_at if _model_created_at else 0.0)
@@ -133,6 +154,13 @@ def model_served(version: int, segment_ids: Sequence[int], created_at: float) ->
     for segment_id in segment_ids:
         ASSIGNED.labels(segment_id=str(segment_id))
     _model_created_at = created_at
+
+
+def observed_close_rates(rates: dict[tuple[int, str], float]) -> None:
+    """Set the observed close rate per (segment id, arm) of the served model, dropping series no longer given."""
+    OBSERVED_CLOSE_RATE.clear()
+    for (segment_id, arm), rate in rates.items():
+        OBSERVED_CLOSE_RATE.labels(segment_id=str(segment_id), arm=arm).set(rate)
 
 
 def value(gauge: Gauge) -> float:

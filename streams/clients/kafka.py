@@ -133,6 +133,7 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.segments_topic: n,
         settings.transitions_topic: n,
         settings.dlq_topic: n,
+        settings.outcomes_topic: n,
         settings.control_topic: 1,
         settings.models_topic: 1,
         settings.registry_topic: 1,

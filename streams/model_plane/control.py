@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from models.control import (
+    ImpactSummary,
     KSetting,
     ModelEvent,
     Pin,
@@ -48,6 +49,7 @@ class Controller:
         announce: Callable[[ModelEvent], Awaitable[None]],
         drift: Callable[[], DriftReport] | None = None,
         *,
+        impact: Callable[[int], Awaitable[ImpactSummary | None]] | None = None,
         ttl_seconds: float = 60,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -58,6 +60,7 @@ class Controller:
         self._refitter = refitter
         self._announce = announce
         self._drift = drift
+        self._impact = impact
 
     async def handle(self, value: bytes | None, record_time: datetime | None = None) -> None:
         """Carry out the command in `value` and announce its reply (a refit's reply comes when it ends); a command
@@ -174,6 +177,7 @@ class Controller:
             sampled_leads=self._refitter.sampled,
             last_refit=last,
             history=(await self._store.history())[-10:],
+            impact=await self._impact(version) if self._impact and (version := self._holder.version) else None,
         )
 
     def _error(self, request_id: str | None, cause: str, reason: str) -> ModelEvent:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from models.drift import DriftReport
+from models.impact_report import ImpactReport
 from segmentation.projection import fit_projection
 from streams import metrics
 from streams.model_plane import ModelHolder, ServingModel
@@ -16,8 +17,11 @@ from streams.operations.activity import Activity
 __all__ = ["state"]
 
 
-def state(holder: ModelHolder, activity: Activity, drift: DriftReport | None = None) -> dict[str, Any]:
-    """What the dashboard shows, as JSON-ready values; `drift` is the drift timer's last judgement."""
+def state(
+    holder: ModelHolder, activity: Activity, drift: DriftReport | None = None, impact: ImpactReport | None = None
+) -> dict[str, Any]:
+    """What the dashboard shows, as JSON-ready values; `drift` is the drift timer's last judgement, `impact` the
+    served version's measured impact as last read from Redis."""
     model, window = holder.model, activity.window()
     names = dict(activity.segment_names)
     ids = list(names)
@@ -60,6 +64,7 @@ def state(holder: ModelHolder, activity: Activity, drift: DriftReport | None = N
         "redis_up": bool(metrics.value(metrics.REDIS_UP)),
         "kafka_delivery_up": bool(metrics.value(metrics.KAFKA_DELIVERY_UP)),
         "drift": None if drift is None else _drift(drift),
+        "impact": None if impact is None else impact.model_dump(mode="json"),
         "recent_transitions": list(activity.recent_transitions),
         "recent_dead_letters": list(activity.recent_dead_letters),
         "scatter": _scatter(model, activity),

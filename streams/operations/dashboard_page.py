@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.presentation import money, segment_colours
+from streams.operations.impact_panel import impact_html
 
 __all__ = ["PAGE", "panel"]
 
@@ -57,6 +58,7 @@ def panel(s: dict[str, Any]) -> str:
             f"<td>{_e(strategy.get('channel', ''))}</td><td>{_e(strategy.get('sales_resource', ''))}</td></tr>"
         )
     out.append("</table>")
+    out.append(impact_html(s.get("impact")))
     out.append('<div class="row"><div><h2>Recent leads (PCA of scaled features)</h2>')
     out.append(_scatter_svg(s["scatter"], colours))
     out.append(_legend(s["segments"], colours) if s["scatter"]["x"] else "")

@@ -7,12 +7,14 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import mode
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models.drift import DriftReport
+from models.impact_report import ImpactReport
 from models.settings import Settings
 from streams import metrics
 from streams.model_plane import ModelHolder
@@ -38,8 +40,13 @@ def web_app(
     checks: Mapping[str, Check],
     token: str | None = None,
     drift: Callable[[], DriftReport | None] = lambda: None,
+    impact: Callable[[], ImpactReport | None] = lambda: None,
 ) -> web.Application:
-    """The routes, with the token guard when `token` is given; `drift` gives the drift timer's last judgement."""
+    """The routes, with the token guard when `token` is given; `drift` gives the drift timer's last judgement,
+    `impact` the measured impact last read."""
+
+    def now() -> dict[str, Any]:
+        return state(holder, activity, drift(), impact())
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -78,15 +85,13 @@ def web_app(
         return response
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(
-            text=PAGE.replace("<!--panel-->", panel(state(holder, activity, drift()))), content_type="text/html"
-        )
+        return web.Response(text=PAGE.replace("<!--panel-->", panel(now())), content_type="text/html")
 
     async def dashboard_panel(request: web.Request) -> web.Response:
-        return web.Response(text=panel(state(holder, activity, drift())), content_type="text/html")
+        return web.Response(text=panel(now()), content_type="text/html")
 
     async def dashboard_state(request: web.Request) -> web.Response:
-        return web.json_response(state(holder, activity, drift()))
+        return web.json_response(now())
 
     app = web.Application(middlewares=[guard])
     app.router.add_get("/healthz", healthz)
@@ -109,11 +114,12 @@ class WebServer(mode.Service):
         activity: Activity,
         checks: Mapping[str, Check],
         drift: Callable[[], DriftReport | None] = lambda: None,
+        impact: Callable[[], ImpactReport | None] = lambda: None,
     ) -> None:
         super().__init__()
         token = settings.web_token.get_secret_value() if settings.web_token else ""
         # An empty token (compose's default) is none.
-        self._app = web_app(holder, activity, checks, token or None, drift)
+        self._app = web_app(holder, activity, checks, token or None, drift, impact)
         self._host, self._port = settings.web_host, settings.web_port
         self._runner: web.AppRunner | None = None
 

@@ -7,14 +7,17 @@ listeners (the refit sample, drift, the operations surface) through callbacks. I
 
 from streams.routing.assign import Routed
 from streams.routing.batch_engine import BatchEngine
-from streams.routing.dead_letters import Rejected
-from streams.routing.decode import Lead
+from streams.routing.dead_letters import DeadLetters, Rejected
+from streams.routing.decode import Lead, validated
+from streams.routing.delivery import deliver
 from streams.routing.previous import InMemoryPreviousSegments, PreviousSegments, RedisPreviousSegments
-from streams.routing.router import BatchRouter, RoutedBatch
+from streams.routing.router import BatchRouter, Exposures, RoutedBatch
 
 __all__ = [
     "BatchEngine",
     "BatchRouter",
+    "DeadLetters",
+    "Exposures",
     "InMemoryPreviousSegments",
     "Lead",
     "PreviousSegments",
@@ -22,4 +25,6 @@ __all__ = [
     "Rejected",
     "Routed",
     "RoutedBatch",
+    "deliver",
+    "validated",
 ]

@@ -1,4 +1,5 @@
-"""Raw lead messages in, valid leads (with their feature matrix) and rejected messages out."""
+"""Raw lead messages in, valid leads (with their feature matrix) and rejected messages out; the same validation
+for any other event read (`validated`)."""
 
 import json
 import operator
@@ -6,18 +7,20 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from models.events import MAX_LEAD_ID_LENGTH, LeadEvent
 from segmentation.features import BOUNDS, FEATURES
 from streams.clients import RawLead
 from streams.routing.dead_letters import Rejected
 
-__all__ = ["Decoded", "Lead", "decode", "features_of"]
+__all__ = ["Decoded", "Lead", "decode", "features_of", "validated"]
+
+M = TypeVar("M", bound=BaseModel)
 
 _feature_values = operator.attrgetter(*FEATURES)
 _feature_items = operator.itemgetter(*FEATURES)
@@ -117,6 +120,15 @@ def _rfc3339(value: object) -> datetime | None:
 
 def _validate(raw: RawLead, max_bytes: int) -> Lead | Rejected:
     """The validator's verdict on one message, with the reason when it refuses it."""
+    event = validated(raw, max_bytes, LeadEvent)
+    if isinstance(event, Rejected):
+        return event
+    return Lead(event.lead_id, event.occurred_at, _feature_values(event))
+
+
+def validated(raw: RawLead, max_bytes: int, model: type[M]) -> M | Rejected:
+    """One message as `model` (an event with unknown fields ignored), or why it was refused: the classes and
+    reasons of a bad lead's dead letter, for every topic read."""
     value = raw.value or b""
     if len(value) > max_bytes:
         return Rejected(raw, "oversize", f"{len(value)} bytes, more than {max_bytes}")
@@ -125,16 +137,16 @@ def _validate(raw: RawLead, max_bytes: int) -> Lead | Rejected:
     except UnicodeDecodeError as error:
         return Rejected(raw, "not_utf8", f"not UTF-8 at byte {error.start}")
     try:
-        event = LeadEvent.model_validate_json(value)
+        event = model.model_validate_json(value)
     except ValidationError as error:
         return Rejected(raw, *_explain(error))
-    if repeated := _repeated_field(value):
+    if repeated := _repeated_field(value, model):
         return Rejected(raw, "invalid", f"{repeated}: given more than once")
-    return Lead(event.lead_id, event.occurred_at, _feature_values(event))
+    return event
 
 
-def _repeated_field(value: bytes) -> str | None:
-    """A field of `LeadEvent` that the JSON object gives twice. The validator keeps the last value and
+def _repeated_field(value: bytes, model: type[BaseModel] = LeadEvent) -> str | None:
+    """A field of `model` that the JSON object gives twice. The validator keeps the last value and
     other parsers the first, so such an event means different things to different readers: refuse it.
 
     >>> _repeated_field(b'{"lead_id": "a", "company_size": 1, "company_size": -1}')
@@ -157,9 +169,9 @@ def _repeated_field(value: bytes) -> str | None:
     try:
         json.loads(value, object_pairs_hook=keep)
     except (ValueError, RecursionError):  # parses for the validator but not here: refuse rather than guess
-        return next((name for name in LeadEvent.model_fields if value.count(f'"{name}"'.encode()) > 1), "lead_id")
+        return next((name for name in model.model_fields if value.count(f'"{name}"'.encode()) > 1), "lead_id")
     top = Counter(key for key, _ in objects[0])
-    return next((name for name in LeadEvent.model_fields if top[name] > 1), None)
+    return next((name for name in model.model_fields if top[name] > 1), None)
 
 
 def _explain(error: ValidationError) -> tuple[str, str]:

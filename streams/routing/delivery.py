@@ -33,7 +33,7 @@ async def deliver(
     outbox: Outbox,
     messages: Sequence[Outgoing],
     dead_letters: DeadLetters,
-    model_version: int,
+    model_version: int | None,
     stopping: Callable[[], bool],
 ) -> list[Rejected]:
     """Send all and return once every message (or what replaced it) is acknowledged; returns the outputs
@@ -72,7 +72,11 @@ async def deliver(
 
 
 def _instead_of(
-    message: Outgoing, error: BaseException, dead_letters: DeadLetters, model_version: int, refused: list[Rejected]
+    message: Outgoing,
+    error: BaseException,
+    dead_letters: DeadLetters,
+    model_version: int | None,
+    refused: list[Rejected],
 ) -> Outgoing:
     """What to send next for a message that failed with `error`: the same message if the failure passes
     (timeouts, lost leaders, a broker down), else its dead letter (the output it replaces added to `refused`), or

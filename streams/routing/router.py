@@ -1,11 +1,13 @@
 """The hot path in order, for both engines: decode → assign → outputs and dead letters → deliver → remember.
 `route` returns only after every output of the batch is acknowledged by the broker (at-least-once)."""
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 
@@ -19,7 +21,7 @@ from streams.routing.decode import Lead, decode
 from streams.routing.delivery import deliver
 from streams.routing.previous import PreviousSegments
 
-__all__ = ["BatchRouter", "RoutedBatch"]
+__all__ = ["BatchRouter", "Exposures", "RoutedBatch"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,15 @@ class RoutedBatch:
     seconds: float = 0.0
 
 
+class Exposures(Protocol):
+    async def record(self, model_version: int, outputs: Sequence[Routed]) -> None:
+        """Remember the leads of `outputs` as exposed to `model_version` (issue 19's attribution); never raises."""
+        ...
+
+
 class BatchRouter:
     """Routes one batch with one model, and hands each delivered batch to every listener (the refit sample and
-    drift window, the operations surface's activity) before remembering its leads' segments."""
+    drift window, the operations surface's activity) before remembering its leads' segments and exposures."""
 
     def __init__(
         self,
@@ -53,6 +61,7 @@ class BatchRouter:
         previous: PreviousSegments,
         outbox: Outbox,
         listeners: Sequence[Callable[[RoutedBatch], None]] = (),
+        exposures: Exposures | None = None,
     ) -> None:
         self._settings = settings
         self._holder = holder
@@ -60,6 +69,7 @@ class BatchRouter:
         self._outbox = outbox
         self._dead_letters = DeadLetters(settings.dlq_topic, settings.max_event_bytes)
         self._listeners = tuple(listeners)
+        self._exposures = exposures
         self._holdout = HoldoutDraw(settings.holdout_share, settings.holdout_salt)
 
     async def route(self, raws: Sequence[RawLead], stopping: Callable[[], bool]) -> tuple[int, int]:
@@ -94,7 +104,11 @@ class BatchRouter:
         batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started, time.time() - started)
         for listener in self._listeners:
             listener(batch)
-        await self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
+        remembered = self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
+        if self._exposures is None:
+            await remembered
+        else:  # the exposures' call to Redis travels beside the previous segments'
+            await asyncio.gather(remembered, self._exposures.record(model.version, outputs))
         return len(outputs), len(rejected)
 
 

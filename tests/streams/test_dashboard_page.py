@@ -6,11 +6,13 @@ import re
 import pytest
 
 from models.drift import DriftReport
+from models.impact_report import impact_report
 from models.presentation import money, segment_colours
 from models.snapshot import ModelSnapshot
 from models.strategies import StrategyConfig
 from models.training import fit_model
 from segmentation.synthetic import generate_leads
+from segmentation.tallies import Cell
 from streams.operations.activity import Activity
 from streams.operations.dashboard import state
 from streams.operations.dashboard_page import PAGE, panel
@@ -79,3 +81,22 @@ def test_a_stale_model_is_shown_with_why_and_what_to_do(drawn: tuple[ModelSnapsh
     warning = shown[shown.index('id="stale"') :]
     assert "segment 1 mean distance 1.9x fit time" in warning and "at most 30%" in warning
     assert "segmenter pin VERSION" in warning
+
+
+def test_the_impact_panel_shows_observed_against_assumed_and_the_lift(drawn: tuple[ModelSnapshot, str]) -> None:
+    snapshot, plain = drawn
+    cells = [
+        Cell(3, 0, "A", "segmented", 0.6, 5_000, 300, 120, 180, 0, 120 * 5_000.0, 120 * 5_000.0**2 * 1.2),
+        Cell(3, 0, "A", "holdout", 0.2, 4_000, 200, 30, 170, 0, 30 * 4_000.0, 30 * 4_000.0**2 * 1.2),
+    ]
+    report = impact_report(cells, unattributed=2, window_seconds=86_400, version=3)
+    html = panel(state(holder_of(snapshot), Activity(), impact=report))
+    assert 'id="impact"' not in plain  # nothing counted: no panel
+    rows = re.findall(r'<tr data-segment-id="0" data-arm="(\w+)">(.*?)</tr>', html.split('id="impact"')[1])
+    assert [arm for arm, _ in rows] == ["segmented", "holdout"]
+    assert "40.0% (" in rows[0][1] and "· 60.0%" in rows[0][1] and "overstated" in rows[0][1]  # 120 of 300 won
+    assert "15.0% (" in rows[1][1] and "· 20.0%" in rows[1][1]
+    lift = report.lift
+    assert lift.basis == "measured" and lift.lift_pct is not None and lift.lift_pct_ci is not None
+    assert f"{lift.lift_pct:+.1f} % revenue per lead" in html and f"{lift.lift_pct_ci[0]:+.1f} %" in html
+    assert "2 unattributed" in html

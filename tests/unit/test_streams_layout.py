@@ -1,6 +1,6 @@
 """`streams/` is grouped by role, and the arrows between the groups point one way: `app` → `operations` →
-`routing` → `model_plane` → `clients`, with `local` apart. Others use a group through its door (the names its
-`__init__` lists), never its modules; the hot path takes only the served model from the model plane."""
+`outcomes` → `routing` → `model_plane` → `clients`, with `local` apart. Others use a group through its door (the
+names its `__init__` lists), never its modules; the hot path takes only the served model from the model plane."""
 
 import ast
 from functools import cache
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ROOT / "streams"
-LAYERS = ["clients", "model_plane", "routing", "operations"]  # each may import only those before it
+LAYERS = ["clients", "model_plane", "routing", "outcomes", "operations"]  # each may import only those before it
 PACKAGES = [*LAYERS, "local"]
 SHARED = {"exceptions", "metrics"}  # leaves every group may import
 MAX_MODULES = 12
