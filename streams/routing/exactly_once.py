@@ -1,0 +1,113 @@
+"""The `batch` engine under exactly_once: each fetch split by input partition, each partition's batch routed in
+that partition's own transaction (outputs, dead letters and its input offset), the partitions of a fetch side by
+side. The consumer reads the leads with read_committed and never commits offsets itself."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from models.settings import Settings
+from streams.clients import PartitionTransactions
+from streams.exceptions import PartitionLostError, ServiceUnavailableError
+from streams.routing.batch_engine import BatchEngine
+from streams.routing.replay_safe import ReplaySafeSegments
+from streams.routing.router import BatchRouter
+
+__all__ = ["ExactlyOnceEngine"]
+
+log = logging.getLogger(__name__)
+
+_FIRST_BACKOFF = 0.5
+_MAX_BACKOFF = 5.0
+# What fails one partition's batch: its transaction is aborted and the batch routed again once the partition is
+# taken again (a new producer, the offsets committed read back).
+_BATCH_FAILURES = (KafkaError, ServiceUnavailableError, PartitionLostError)
+
+
+class ExactlyOnceEngine(BatchEngine):
+    """Nothing of a batch is visible to a read_committed reader, nor its offsets committed, unless all of it is."""
+
+    isolation_level = "read_committed"
+
+    def __init__(
+        self,
+        settings: Settings,
+        router: BatchRouter,
+        app_stopping: Callable[[], bool],
+        segments: ReplaySafeSegments,
+    ) -> None:
+        super().__init__(settings, router, app_stopping)
+        self._transactions = PartitionTransactions(settings, group_id=settings.app_id)
+        self._segments = segments
+        self._broken: dict[TopicPartition, float] = {}  # partitions to take again before routing, and their backoff
+        self._lost: set[TopicPartition] = set()  # fenced by another worker: routed no more until assigned again
+
+    async def on_stop(self) -> None:
+        await self._consumer.stop()
+        await self._transactions.stop()
+
+    async def committed(self) -> None:
+        """Nothing travels after a batch: its commit is part of routing it."""
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        self._lost -= partitions
+        for tp in partitions:
+            self._broken.pop(tp, None)
+        try:
+            await self._take(sorted(partitions))
+        except _BATCH_FAILURES as error:  # taken again before their first batch
+            log.warning("partitions not taken over yet (%r): trying again before their first batch", error)
+            self._broken |= dict.fromkeys(partitions, _FIRST_BACKOFF)
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        await self._transactions.release(sorted(partitions))
+
+    async def _take(self, partitions: list[TopicPartition]) -> None:
+        """Fence the partitions' old producers, then read from the offsets committed."""
+        await self._transactions.hold(partitions)
+        self._segments.fence_anew((tp.topic, tp.partition) for tp in partitions)
+        for tp in partitions:
+            if (offset := await self._consumer.committed(tp)) is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
+    async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        outcomes = await asyncio.gather(
+            *[self._route_partition(tp, records) for tp, records in fetched.items()], return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, _BATCH_FAILURES):
+                raise outcome  # WorkerStoppingError, or a bug
+        if backoffs := [self._broken[tp] for tp in fetched if tp in self._broken]:
+            await asyncio.sleep(min(backoffs))
+
+    async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        self.uncommitted -= len(records)  # committed with the batch, or read again
+        try:
+            if tp in self._lost:
+                raise PartitionLostError(f"{tp.topic}/{tp.partition} was taken by another worker")
+            if tp in self._broken:
+                await self._take([tp])
+                del self._broken[tp]
+                return  # the batch in hand may start past the offsets committed: read again from them
+            await self._router.route(records, self._stopping, self._transactions.outbox(tp, records[-1].offset + 1))
+        except _BATCH_FAILURES as error:
+            self._consumer.seek(tp, records[0].offset)  # local: no broker needed to read this batch again
+            self._failed(tp, error)
+            raise
+        self._positions[tp] = records[-1].offset + 1
+
+    def _failed(self, tp: TopicPartition, error: BaseException) -> None:
+        if isinstance(error, PartitionLostError):
+            log.warning("%s; not read again until the group assigns it here again", error)
+            self._lost.add(tp)
+            self._consumer.pause(tp)
+            return
+        backoff = self._broken.get(tp)
+        if backoff is None:
+            log.warning("batch of %s/%s aborted (%r): routing it again", tp.topic, tp.partition, error)
+        self._broken[tp] = min(2 * backoff, _MAX_BACKOFF) if backoff else _FIRST_BACKOFF
