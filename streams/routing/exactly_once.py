@@ -1,6 +1,7 @@
 """The `batch` engine under exactly_once: each fetch split by input partition, each partition's batch routed in
-that partition's own transaction (outputs, dead letters and its input offset), the partitions of a fetch side by
-side. The consumer reads the leads with read_committed and never commits offsets itself."""
+that partition's own transaction (outputs, dead letters and its input offset), one after the other (the router's
+Redis users expect one batch at a time). The consumer reads the leads with read_committed and never commits offsets
+itself."""
 
 import asyncio
 import logging
@@ -42,8 +43,8 @@ class ExactlyOnceEngine(BatchEngine):
         super().__init__(settings, router, app_stopping)
         self._transactions = PartitionTransactions(settings, group_id=settings.app_id)
         self._segments = segments
+        self._next: dict[TopicPartition, int] = {}  # per partition taken: the offset its next batch must start at
         self._broken: dict[TopicPartition, float] = {}  # partitions to take again before routing, and their backoff
-        self._lost: set[TopicPartition] = set()  # fenced by another worker: routed no more until assigned again
 
     async def on_stop(self) -> None:
         await self._consumer.stop()
@@ -53,7 +54,7 @@ class ExactlyOnceEngine(BatchEngine):
         """Nothing travels after a batch: its commit is part of routing it."""
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
-        self._lost -= partitions
+        self._consumer.resume(*partitions)  # paused if fenced while held before
         for tp in partitions:
             self._broken.pop(tp, None)
         try:
@@ -63,48 +64,54 @@ class ExactlyOnceEngine(BatchEngine):
             self._broken |= dict.fromkeys(partitions, _FIRST_BACKOFF)
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            self._next.pop(tp, None)
         await self._transactions.release(sorted(partitions))
 
     async def _take(self, partitions: list[TopicPartition]) -> None:
-        """Fence the partitions' old producers, then read from the offsets committed."""
+        """Fence the partitions' old producers, then read from the offsets committed (final once fenced)."""
         await self._transactions.hold(partitions)
         self._segments.fence_anew((tp.topic, tp.partition) for tp in partitions)
         for tp in partitions:
             if (offset := await self._consumer.committed(tp)) is None:
                 await self._consumer.seek_to_beginning(tp)
+                offset = await self._consumer.position(tp)
             else:
                 self._consumer.seek(tp, offset)
+            self._next[tp] = offset
 
     async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        outcomes = await asyncio.gather(
-            *[self._route_partition(tp, records) for tp, records in fetched.items()], return_exceptions=True
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, _BATCH_FAILURES):
-                raise outcome  # WorkerStoppingError, or a bug
+        for tp, records in fetched.items():
+            self.uncommitted -= len(records)  # committed with their batch, or read again
+            try:
+                await self._route_partition(tp, records)
+            except _BATCH_FAILURES as error:
+                self._failed(tp, error)
         if backoffs := [self._broken[tp] for tp in fetched if tp in self._broken]:
             await asyncio.sleep(min(backoffs))
 
     async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        self.uncommitted -= len(records)  # committed with the batch, or read again
+        if tp in self._broken:
+            await self._take([tp])
+            del self._broken[tp]
+            return  # the batch in hand may start past the offsets committed: read again from them
+        expected = self._next.get(tp)
+        if expected is None:
+            return  # fetched while the partition is being taken (the take seeks it), or after it was lost
+        if records[0].offset < expected:  # fetched before the take's seek, from an older position
+            self._consumer.seek(tp, expected)
+            return
         try:
-            if tp in self._lost:
-                raise PartitionLostError(f"{tp.topic}/{tp.partition} was taken by another worker")
-            if tp in self._broken:
-                await self._take([tp])
-                del self._broken[tp]
-                return  # the batch in hand may start past the offsets committed: read again from them
             await self._router.route(records, self._stopping, self._transactions.outbox(tp, records[-1].offset + 1))
-        except _BATCH_FAILURES as error:
-            self._consumer.seek(tp, records[0].offset)  # local: no broker needed to read this batch again
-            self._failed(tp, error)
+        except _BATCH_FAILURES:
+            self._consumer.seek(tp, expected)  # local: no broker needed to read this batch again
             raise
-        self._positions[tp] = records[-1].offset + 1
+        self._next[tp] = self._positions[tp] = records[-1].offset + 1
 
     def _failed(self, tp: TopicPartition, error: BaseException) -> None:
         if isinstance(error, PartitionLostError):
             log.warning("%s; not read again until the group assigns it here again", error)
-            self._lost.add(tp)
+            self._next.pop(tp, None)
             self._consumer.pause(tp)
             return
         backoff = self._broken.get(tp)
