@@ -161,7 +161,8 @@ def test_a_zombie_worker_commits_nothing_after_its_partitions_moved(
     zombie.stop()
     other.stop()
     counts = check_exactly_once(kafka_bootstrap, env, ids)
-    figures.record("eos_zombie", leads=n, events=len(records), **counts)
+    fenced = zombie.log().count("ProducerFenced")  # the zombie's transactions refused after it woke up
+    figures.record("eos_zombie", leads=n, events=len(records), zombie_batches_fenced=fenced, **counts)
 
 
 def test_a_broker_restart_mid_transaction_leaves_every_output_exactly_once(
