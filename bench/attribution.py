@@ -3,9 +3,10 @@ embedded Valkey (or `--redis URL`).
 
 Memory: a million leads recorded as exposed through `Attribution.expose` in batches of 1,000 (as the worker records
 a routed batch), then one outcome for `--outcome-share` of them (its id remembered, its lead's record rewritten),
-`used_memory` read before, between and after. Speed: `OutcomeIntake.take` on batches of 1,000 outcome messages (JSON
-validated as the worker does it, then one script call per batch), each for an exposed lead; the dead-letter outbox
-is never called (no bad outcome). Prints one JSON object and a markdown table.
+`used_memory` read before, between and after; the server's time per script call from `INFO commandstats`.
+Speed: `OutcomeIntake.take` on batches of 1,000 outcome messages (JSON validated as the worker does it, then one
+script call per batch), each for an exposed lead; the dead-letter outbox is never called (no bad outcome). Prints
+one JSON object and a markdown table.
 
 Rerun: `.venv/bin/python bench/attribution.py`.
 """
@@ -26,7 +27,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import orjson  # noqa: E402
 
 from models.settings import Settings  # noqa: E402
-from streams.clients import LeadMessage, Outbox, Outgoing, RedisHealth, redis_client  # noqa: E402
+from streams.clients import LeadMessage, Outbox, Outgoing, RedisClient, RedisHealth, redis_client  # noqa: E402
 from streams.local.services import start_redis  # noqa: E402
 from streams.outcomes import Attribution, OutcomeIntake, cell_key  # noqa: E402
 
@@ -37,6 +38,12 @@ META = orjson.dumps({"segment_name": "SMB Quick Closers", "close_rate": 0.62, "a
 class _NoOutbox(Outbox):
     async def deliver(self, messages: list[Outgoing]) -> list[BaseException | None]:
         raise AssertionError("no outcome of the benchmark is dead-lettered")
+
+
+async def _script_usec(client: RedisClient) -> float:
+    """The server's time per script call (of `BATCH` leads or outcomes) since its statistics were reset."""
+    stats = await client.info("commandstats")
+    return float(stats["cmdstat_evalsha"]["usec_per_call"])
 
 
 def lead_id(i: int) -> str:
@@ -53,12 +60,15 @@ async def run(url: str, leads: int, share: float) -> dict[str, object]:
     server = await client.info("server")
     used = lambda: client.info("memory")  # noqa: E731
     before = int((await used())["used_memory"])
+    await client.config_resetstat()
     started = time.perf_counter()
     for start in range(0, leads, BATCH):
         batch = [(lead_id(i), cells[i % len(cells)]) for i in range(start, min(start + BATCH, leads))]
         await attribution.expose(batch, meta, time.time())
     exposing = time.perf_counter() - started
+    exposing_server = await _script_usec(client)
     exposed = int((await used())["used_memory"])
+    await client.config_resetstat()
     intake = OutcomeIntake(settings, attribution, _NoOutbox())
     outcome_leads = list(range(0, leads, round(1 / share)))
     started, counted = time.perf_counter(), 0
@@ -73,6 +83,7 @@ async def run(url: str, leads: int, share: float) -> dict[str, object]:
         await intake.take(raws, [time.time()] * len(raws), lambda: False)
         counted += len(raws)
     settling = time.perf_counter() - started
+    settling_server = await _script_usec(client)
     after = int((await used())["used_memory"])
     await client.delete(*[key async for key in client.scan_iter(f"{{{settings.redis_key_prefix}}}*")])
     await client.aclose()
@@ -85,6 +96,8 @@ async def run(url: str, leads: int, share: float) -> dict[str, object]:
         "outcome_bytes_per_million_outcomes": round((after - exposed) / counted * 1e6),
         "exposures_per_second": round(leads / exposing),
         "outcomes_per_second": round(counted / settling),
+        "server_ms_per_exposure_batch": round(exposing_server / 1000, 2),
+        "server_ms_per_outcome_batch": round(settling_server / 1000, 2),
         "load_average_1m": os.getloadavg()[0],
     }
 
@@ -108,10 +121,12 @@ def main() -> None:
     mib = 1024 * 1024
     print(  # noqa: T201
         "\n| server | leads | exposures, per million leads | outcomes, per million outcomes "
-        "| exposures recorded/s | outcomes counted/s |\n|---|---|---|---|---|---|\n"
+        "| exposures recorded/s | outcomes counted/s | server time per batch of 1,000: exposures, outcomes |\n"
+        "|---|---|---|---|---|---|---|\n"
         f"| {result['server']} | {result['leads']:,} | {result['exposure_bytes_per_million_leads'] / mib:.0f} MiB "
         f"| {result['outcome_bytes_per_million_outcomes'] / mib:.0f} MiB | {result['exposures_per_second']:,} "
-        f"| {result['outcomes_per_second']:,} |"
+        f"| {result['outcomes_per_second']:,} | {result['server_ms_per_exposure_batch']} ms, "
+        f"{result['server_ms_per_outcome_batch']} ms |"
     )
 
 

@@ -49,13 +49,7 @@ def calibrated_config(
         for s in snapshot.segments
     }
     held = _moved(snapshot.baseline.strategy, [c for c in chosen if c.arm == "holdout"], prior_leads)
-    baseline = Baseline(
-        channel=held.channel,
-        message=held.message,
-        sales_resource=held.sales_resource,
-        conversion_rate=held.expected_close_rate,
-        avg_deal_size=held.avg_deal_size,
-    )
+    baseline = Baseline.model_validate(held.model_dump())  # a strategy's fields are a full baseline's
     calibration = Calibration(matured_leads=sum(c.matured for c in chosen), prior_leads=prior_leads)
     return StrategyConfig(strategies=strategies, baseline=baseline, calibration=calibration)
 

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     models_topic: str = Field(default="segmenter-models", description="Model version announcements")
     transitions_topic: str = Field(default="lead-segment-transitions", description="Assignments that changed segment")
     outcomes_topic: str = Field(default="lead-outcomes", description="OutcomeEvents in: deals won, lost, reopened")
+    registry_topic: str = Field(
+        default="segmenter-registry",
+        description="Compacted topic that keeps every model version and the controls: the copy Redis is refilled from",
+    )
     holdout_share: float = Field(
         default=0.05, ge=0, le=0.5,
         description="Share of leads (a stable hash of lead_id) told to get the baseline campaign: the randomized "
@@ -67,6 +71,10 @@ class Settings(BaseSettings):
         default=10, ge=1, le=300, description="Consumer group session timeout; a dead worker's partitions move after it"
     )
     model_poll_seconds: float = Field(default=5, gt=0, le=3600, description="How often the model pointer is polled")
+    registry_check_seconds: float = Field(
+        default=1, gt=0, le=3600,
+        description="How often a worker compares Redis's model pointer and controls with the registry topic's",
+    )  # fmt: skip
     command_ttl_seconds: float = Field(
         default=60,
         gt=0,

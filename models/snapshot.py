@@ -18,7 +18,7 @@ from models.snapshot_parts import (
     SegmentInfo,
     Selection,
 )
-from models.strategies import Baseline, Strategy
+from models.strategies import Baseline, Calibration, Strategy, strategies_basis
 from segmentation.drift import DriftFigures
 from segmentation.impact import Impact, business_impact
 from segmentation.preprocessing import ScalerState
@@ -56,6 +56,9 @@ class ModelSnapshot(BaseModel):
     lineage: list[LineageEntry] | None = None  # set on a refit: each segment kept, new, retired, split or merged
     # The largest segment id ever used in this model's line, so that none is used again; None: the largest here.
     segment_id_high_water: int | None = Field(default=None, ge=0)
+    # What the strategies' rates were calibrated on (`segmenter impact --write-strategies`); None: assumed. Left out
+    # when None, so that a worker from before the field still reads the model.
+    calibration: Calibration | None = Field(default=None, exclude_if=lambda v: v is None)
     # The share of training leads beyond every segment's radius (its p99 distance); None in older artifacts.
     beyond_radius_share: float | None = Field(default=None, ge=0, le=1)
 
@@ -113,6 +116,7 @@ class ModelSnapshot(BaseModel):
         created_at: datetime,
         fingerprint: str,
         fit: DriftFigures,
+        calibration: Calibration | None = None,
     ) -> "ModelSnapshot":
         """The artifact of a fitted model (`LeadSegmenter.to_state`), with each segment's name,
         strategy and profile, and `fit`, the training leads' drift figures (`segmentation.drift.drift_figures`)."""
@@ -160,6 +164,7 @@ class ModelSnapshot(BaseModel):
             ),
             segments=segments,
             baseline=baseline,
+            calibration=calibration,
             beyond_radius_share=fit.beyond_share,
             metrics=FitMetrics(
                 n_leads=state.n_leads,
@@ -215,6 +220,11 @@ class ModelSnapshot(BaseModel):
             baseline_conversion=self.baseline.conversion_rate,
             baseline_deal_size=self.baseline.avg_deal_size,
         )
+
+    @property
+    def basis(self) -> str:
+        """What this model's expected revenue rests on: assumed or calibrated strategies."""
+        return strategies_basis(self.calibration)
 
     def drift_baseline(self) -> DriftFigures | None:
         """The training leads' figures drift is measured against, per segment in this model's order; None for an

@@ -8,7 +8,16 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from models.exceptions import ConfigError
 from segmentation.impact import BASELINE_CONVERSION, BASELINE_DEAL_SIZE
 
-__all__ = ["DEFAULT_STRATEGIES", "FALLBACK_STRATEGY", "Baseline", "Calibration", "Strategy", "StrategyConfig"]
+__all__ = [
+    "ASSUMED_BASIS",
+    "DEFAULT_STRATEGIES",
+    "FALLBACK_STRATEGY",
+    "Baseline",
+    "Calibration",
+    "Strategy",
+    "StrategyConfig",
+    "strategies_basis",
+]
 
 
 def _number(text: Any) -> Any:
@@ -20,6 +29,9 @@ def _number(text: Any) -> Any:
         return float(cleaned[:-1]) / 100
     return float(cleaned)
 
+
+# Said wherever a revenue or a lift is computed from a strategies table that no outcome has calibrated.
+ASSUMED_BASIS = "expected, from the strategy table's assumed close rates and deal sizes"
 
 Rate = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1, allow_inf_nan=False)]
 Money = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1e12, allow_inf_nan=False)]
@@ -93,9 +105,12 @@ class Baseline(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channel: Text = FALLBACK_STRATEGY.channel
-    message: Text = FALLBACK_STRATEGY.message
-    sales_resource: Text = FALLBACK_STRATEGY.sales_resource
+    # Left out of a model file when they are the fallback's, so that a worker from before them still reads it.
+    channel: Text = Field(default=FALLBACK_STRATEGY.channel, exclude_if=lambda v: v == FALLBACK_STRATEGY.channel)
+    message: Text = Field(default=FALLBACK_STRATEGY.message, exclude_if=lambda v: v == FALLBACK_STRATEGY.message)
+    sales_resource: Text = Field(
+        default=FALLBACK_STRATEGY.sales_resource, exclude_if=lambda v: v == FALLBACK_STRATEGY.sales_resource
+    )
     conversion_rate: Rate = Field(
         default=BASELINE_CONVERSION, validation_alias=AliasChoices("conversion_rate", "expected_close_rate")
     )
@@ -122,6 +137,21 @@ class Calibration(BaseModel):
     prior_leads: float = Field(ge=0, description="What the assumed rates weighed, in leads")
 
 
+def strategies_basis(calibration: Calibration | None) -> str:
+    """What revenue figures computed from strategies rest on, said wherever they are shown.
+
+    Examples:
+        >>> strategies_basis(None)
+        "expected, from the strategy table's assumed close rates and deal sizes"
+    """
+    if calibration is None:
+        return ASSUMED_BASIS
+    return (
+        f"expected, from close rates and deal sizes calibrated on {calibration.matured_leads:,} matured leads' "
+        f"outcomes, the assumed ones weighing {calibration.prior_leads:g} leads"
+    )
+
+
 class StrategyConfig(BaseModel):
     """A strategies file: `[strategies."Name"]` tables, `[names]` mapping segment id to a new
     name, `[baseline]`, and `[calibration]` when its rates were measured. Anything it leaves out falls back to
@@ -146,17 +176,6 @@ class StrategyConfig(BaseModel):
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ConfigError(f"strategies file: {where}: {first['msg']}") from error
-
-    @property
-    def basis(self) -> str:
-        """What revenue figures computed from this file rest on, said wherever they are shown."""
-        if self.calibration is None:
-            return "expected, from the strategy table's assumed close rates and deal sizes"
-        c = self.calibration
-        return (
-            f"expected, from close rates and deal sizes calibrated on {c.matured_leads:,} matured leads' outcomes "
-            f"(the assumed ones weighing {c.prior_leads:g} leads)"
-        )
 
     def name_for(self, segment_id: int, derived: str) -> str:
         return self.names.get(segment_id, derived)

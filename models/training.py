@@ -67,6 +67,7 @@ def build_snapshot(
         strategies=[config.strategy_for(name) for name in names],
         profiles=profiles,
         baseline=config.baseline,
+        calibration=config.calibration,
         version=version,
         created_at=created_at,
         fingerprint=fingerprint(X),
@@ -119,7 +120,11 @@ def refit_model(
     if not settled(options[0]):  # only then can another K be preferred: fit them
         options += [traced(option) for option in alternatives(first, train, around=len(served.segments))[1:]]
     chosen, why = prefer_identity(options, tolerances.moved_share)
-    config = StrategyConfig(strategies={s.name: s.strategy for s in served.segments}, baseline=served.baseline)
+    config = StrategyConfig(
+        strategies={s.name: s.strategy for s in served.segments},
+        baseline=served.baseline,
+        calibration=served.calibration,
+    )
     created_at = datetime.now().astimezone()
     fitted = build_snapshot(chosen.model, train, config=config, version=version, created_at=created_at)
     if why is not None and first.selection_ is not None:

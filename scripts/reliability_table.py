@@ -23,9 +23,10 @@ SCENARIOS = {
     "security": "8. Security settings",
     "redis_hang": "9. Redis hung (SIGSTOP)",
     "broker_outage_logs": "10. Broker outage: log lines and CPU",
-    "eos_kill9": "11. exactly_once: kill -9 at random points",
-    "eos_zombie": "12. exactly_once: a zombie worker",
-    "eos_broker_restart": "13. exactly_once: broker restart mid-transaction",
+    "registry_flushall": "11. FLUSHALL on Redis under load",
+    "eos_kill9": "12. exactly_once: kill -9 at random points",
+    "eos_zombie": "13. exactly_once: a zombie worker",
+    "eos_broker_restart": "14. exactly_once: broker restart mid-transaction",
 }
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"

@@ -43,6 +43,27 @@ DLQ_VALUE = {
         "Why it was rejected is in the message's headers, described by leads-dlq-headers.json."
     ),
 }
+REGISTRY_VALUE = {
+    "title": "RegistryRecord",
+    "description": (
+        "Key model:<version>: that model version's JSON, as `segmenter publish` takes it and Redis holds it (the "
+        "newest is the current version, all of them in version order the history). Key controls: the pin, the K "
+        "of refits and their revision (milliseconds when set; the higher revision wins)."
+    ),
+    "anyOf": [
+        {"type": "object", "title": "ModelSnapshot", "required": ["version"]},
+        {
+            "type": "object",
+            "title": "Controls",
+            "required": ["pinned", "k", "revision"],
+            "properties": {
+                "pinned": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                "k": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                "revision": {"type": "integer"},
+            },
+        },
+    ],
+}
 DLQ_HEADERS_NOTE = (
     " Each header value is UTF-8 text: the numbers are written as decimal text, and a null model_version is left out."
     " A value that was cut carries one more header, truncated: true."
@@ -71,6 +92,7 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
     headers = dict(kinds["DeadLetter"])
     headers["description"] = headers.get("description", "") + DLQ_HEADERS_NOTE
     files[f"{dlq}-headers.json"] = headers
+    files[f"{_topic('registry_topic')}-value.json"] = REGISTRY_VALUE
     return dict(sorted(files.items()))
 
 

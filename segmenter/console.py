@@ -20,7 +20,7 @@ from models.presentation import money
 from models.snapshot import ModelSnapshot
 from segmentation.impact import Impact
 from segmenter.leads_io import LeadTable
-from segmenter.pipeline import IMPACT_BASIS, Analysis, PcaReduction
+from segmenter.pipeline import IMPACT_BASIS, MIN_LEADS_PER_SEGMENT, Analysis, PcaReduction
 
 __all__ = ["dropped_rows", "err", "out", "print_fit", "print_impact", "steps", "warn_dropped"]
 
@@ -94,13 +94,14 @@ def steps(quiet: bool) -> Iterator[Steps]:
         yield Steps(progress)
 
 
-def print_impact(impact: Impact) -> None:
-    """Expected revenue with a campaign per segment, against one campaign for all, the lift, and what the
-    figures rest on."""
+def print_impact(impact: Impact, basis: str = IMPACT_BASIS, too_few: bool = False) -> None:
+    """Expected revenue with a campaign per segment, against one campaign for all, the lift (`too_few` when the
+    leads are too few for one), and what the figures rest on."""
+    lift = f"lift too_few (under {MIN_LEADS_PER_SEGMENT} leads a segment)" if too_few else f"{impact.lift_pct:+.1f}%"
     out.print(
         f"Expected revenue: {money(impact.segmented_revenue)} with a campaign per segment against "
-        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{impact.lift_pct:+.1f}%[/bold] "
-        f"({IMPACT_BASIS}; set them with --strategies)",
+        f"{money(impact.baseline_revenue)} for one campaign for all: [bold]{lift}[/bold] "
+        f"({basis}; set them with --strategies)",
         highlight=False,
     )
 
@@ -136,7 +137,7 @@ def print_fit(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReducti
             money(revenue),
         )
     out.print(table)
-    print_impact(analysis.impact)
+    print_impact(analysis.impact, analysis.basis, analysis.too_few)
     selection = snapshot.metrics.selection
     if selection is not None:
         sil = ", ".join(f"K={s.k}: {s.silhouette:.3f}" for s in selection.scores)

@@ -91,10 +91,10 @@ def read_outcomes(path: Path, *, drop_invalid: bool = False) -> Outcomes:
     for line, record in records.rows:
         try:
             rows.append(_outcome(record))
-        except ValueError as bad:
+        except _BadRow as bad:
             if not drop_invalid:
                 raise InputFileError(f"{path}: {records.unit} {line}: {bad}; {_FIX}") from None
-            dropped[str(bad).split(":")[0]] += 1
+            dropped[f"bad {bad.column}"] += 1
             continue
         if currency := str(record.get("currency") or "").strip().upper():
             currencies.add(currency)
@@ -103,26 +103,34 @@ def read_outcomes(path: Path, *, drop_invalid: bool = False) -> Outcomes:
     return Outcomes(rows, dropped, currencies.pop() if currencies else None)
 
 
+class _BadRow(ValueError):
+    """A row's value that is not an outcome's; `column` names it, for the count of rows dropped."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
 def _text(record: dict[str, Any], name: str) -> str:
     if not (value := str(record.get(name) or "").strip()):
-        raise ValueError(f"no {name}")
+        raise _BadRow(name, f"no {name}")
     return value
 
 
 def _outcome(record: dict[str, Any]) -> Outcome:
     outcome = _text(record, "outcome").lower()
     if outcome not in OUTCOMES:
-        raise ValueError(f"outcome {outcome!r}: give won, lost or reopened")
+        raise _BadRow("outcome", f"outcome {outcome!r}: give won, lost or reopened")
     amount = 0.0
     if outcome == "won":
         if not (text := str(record.get("amount") or "").strip()):
-            raise ValueError("amount missing: a won outcome needs its amount")
+            raise _BadRow("amount", "amount missing: a won outcome needs its amount")
         try:
             amount = float(text.replace(",", ""))
         except ValueError:
-            raise ValueError(f"amount {text!r}: not a number") from None
+            raise _BadRow("amount", f"amount {text!r}: not a number") from None
         if not math.isfinite(amount) or amount < 0:
-            raise ValueError(f"amount {text!r}: must be a finite number of at least 0")
+            raise _BadRow("amount", f"amount {text!r}: must be a finite number of at least 0")
     return Outcome(_text(record, "outcome_id"), _text(record, "lead_id"), outcome, amount)  # type: ignore[arg-type]
 
 

@@ -7,18 +7,30 @@ from typing import Any
 import numpy as np
 
 from models.snapshot import ModelSnapshot
+from models.strategies import ASSUMED_BASIS
 from segmentation.density import DensityComparison, HierarchicalComparison, compare_dbscan, compare_hierarchical
 from segmentation.exceptions import InvalidParameterError
 from segmentation.impact import Impact
 from segmentation.kmeans import fit_kmeans
+from segmentation.outcome_stats import MIN_MATURED
 from segmentation.profiling import SegmentProfile, profile_segments
 from segmentation.projection import Projection, fit_projection
 from segmentation.segmenter import LeadSegmenter
 
-__all__ = ["IMPACT_BASIS", "Analysis", "PcaReduction", "analyze", "measure_pca_speedup", "summary"]
+__all__ = [
+    "IMPACT_BASIS",
+    "MIN_LEADS_PER_SEGMENT",
+    "Analysis",
+    "PcaReduction",
+    "analyze",
+    "measure_pca_speedup",
+    "summary",
+]
 
 # Said wherever a revenue or a lift is shown: it is a projection from assumptions, not a measurement.
-IMPACT_BASIS = "expected, from the strategy table's assumed close rates and deal sizes"
+IMPACT_BASIS = ASSUMED_BASIS
+# Below this many leads a segment on average, K and the expected lift rest on too little: the lift is `too_few`.
+MIN_LEADS_PER_SEGMENT = MIN_MATURED
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class Analysis:
     hierarchical: HierarchicalComparison | None
     impact: Impact
     notes: tuple[str, ...] = ()
+    basis: str = IMPACT_BASIS  # what the revenue figures rest on: assumed or calibrated strategies
+    too_few: bool = False  # fewer than MIN_LEADS_PER_SEGMENT leads a segment: no lift is headlined
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,12 @@ def analyze(
     profiles = profile_segments(X, scaled, labels, k)
     plane_projection = fit_projection(scaled, 2)
     notes: list[str] = []
+    too_few = len(X) < MIN_LEADS_PER_SEGMENT * k
+    if too_few:
+        notes.append(
+            f"only {len(X):,} leads for {k} segments (fewer than {MIN_LEADS_PER_SEGMENT} a segment): the choice of "
+            "K and the lift are not reliable, so no lift is given (too_few)"
+        )
     dbscan: DensityComparison | None = None
     hierarchical: HierarchicalComparison | None = None
     try:
@@ -85,6 +105,8 @@ def analyze(
         hierarchical=hierarchical,
         impact=snapshot.impact([p.size for p in profiles]),
         notes=tuple(notes),
+        basis=snapshot.basis,
+        too_few=too_few,
     )
 
 
@@ -151,8 +173,9 @@ def summary(snapshot: ModelSnapshot, analysis: Analysis, reduction: PcaReduction
         "impact": {
             "baseline_revenue": analysis.impact.baseline_revenue,
             "segmented_revenue": analysis.impact.segmented_revenue,
-            "lift_pct": analysis.impact.lift_pct,
-            "basis": IMPACT_BASIS,
+            "lift_pct": None if analysis.too_few else analysis.impact.lift_pct,
+            "too_few": analysis.too_few,
+            "basis": analysis.basis,
         },
         "notes": list(analysis.notes),
     }

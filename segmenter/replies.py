@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from models.control import ModelEvent, StatusReport
+from models.control import ImpactSummary, ModelEvent, StatusReport
 from models.drift import DriftReport
 from models.snapshot import ModelSnapshot
 from models.snapshot_parts import GateReport, LineageEntry
@@ -79,6 +79,7 @@ def status_summary(reply: ModelEvent) -> str:
         refit:             not running; 6,000 leads sampled
         last refit:        none since this worker started
         made current:      1, 3, 7 (oldest first)
+        outcomes:          none counted for the served version
     """
     report = reply.status
     if not isinstance(report, StatusReport):
@@ -98,8 +99,35 @@ def status_summary(reply: ModelEvent) -> str:
         ("refit", f"{'running' if report.refit_running else 'not running'}; {report.sampled_leads:,} leads sampled"),
         ("last refit", last),
         ("made current", f"{', '.join(map(str, report.history)) or 'none'} (oldest first)"),
+        ("outcomes", impact_line(report.impact)),
     ]
     return "\n".join(f"{label + ':':<18} {text}" for label, text in lines)
+
+
+def impact_line(impact: ImpactSummary | None) -> str:
+    """The status reply's impact summary in one line (`segmenter impact` has the intervals).
+
+    Examples:
+        >>> line = impact_line(ImpactSummary(model_version=7, exposed={"segmented": 950, "holdout": 50},
+        ...     won={"segmented": 120, "holdout": 0}, lost={"segmented": 300, "holdout": 0},
+        ...     open={"segmented": 530, "holdout": 50}, close_rate={"segmented": 120 / 420, "holdout": None},
+        ...     unattributed=3))
+        >>> for part in line.split("; "): print(part)
+        version 7: segmented 950 leads, 120 won, 300 lost, 530 open (close rate 28.6 %)
+        holdout 50 leads, 0 won, 0 lost, 50 open (no result yet)
+        3 unattributed
+    """
+    if impact is None:
+        return "none counted for the served version"
+    arms = []
+    for arm, exposed in impact.exposed.items():
+        rate = impact.close_rate[arm]
+        shown = "no result yet" if rate is None else f"close rate {rate:.1%}".replace("%", " %")
+        arms.append(
+            f"{arm} {exposed:,} leads, {impact.won[arm]:,} won, {impact.lost[arm]:,} lost, "
+            f"{impact.open[arm]:,} open ({shown})"
+        )
+    return f"version {impact.model_version}: {'; '.join(arms)}; {impact.unattributed:,} unattributed"
 
 
 def lineage_summary(lineage: list[LineageEntry]) -> str:

@@ -11,7 +11,7 @@ from models.presentation import money
 from models.snapshot import ModelSnapshot
 from segmentation.naming import FEATURE_LABELS
 from segmentation.selection import KScore
-from segmenter.pipeline import IMPACT_BASIS, Analysis
+from segmenter.pipeline import Analysis
 
 __all__ = ["write_report"]
 
@@ -71,6 +71,8 @@ def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore])
     variance = analysis.plane_projection.explained_variance_ratio
     created = snapshot.created_at.isoformat(sep=" ", timespec="minutes")
     lift = f"{impact.lift_pct:+.1f}%" if math.isfinite(impact.lift_pct) else "n/a"
+    if analysis.too_few:
+        lift = "too_few"
     if scores:
         k_choice = _figure("scores.png", f"Scores for each K tried; the dashed line marks the chosen K = {k}.")
     else:
@@ -95,7 +97,7 @@ def _page(snapshot: ModelSnapshot, analysis: Analysis, scores: Sequence[KScore])
         _paragraph(
             f"Baseline: one campaign for every lead at a {baseline.conversion_rate:.1%} close rate and "
             f"{money(baseline.avg_deal_size)} deals. Segmented: each segment's own campaign, as in the table. "
-            f"All figures are {IMPACT_BASIS} (the defaults are the tutorial's; set yours with --strategies), "
+            f"All figures are {analysis.basis} (the defaults are the tutorial's; set yours with --strategies), "
             "not measured results.",
             "note",
         ),

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from models.control import Command, ModelEvent
 from models.events import DeadLetter, LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition
+from models.impact_report import ImpactReport
 from models.settings import Settings
 from segmentation.exceptions import SegmenterError
 from segmenter import leads_io
@@ -205,11 +206,12 @@ def _table(rows: list[dict[str, Any]], title: str | None = "Latest assignments")
 @app.command()
 def schema() -> None:
     """Print the JSON Schemas of LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition, the dead-letter
-    headers, the control commands (ControlCommand) and the replies and announcements on the models topic
-    (ModelEvent)."""
+    headers, the control commands (ControlCommand), the replies and announcements on the models topic (ModelEvent)
+    and the measured-impact report (ImpactReport, `segmenter impact --json`)."""
     schemas = {
         model.__name__: model.model_json_schema()
         for model in (LeadEvent, OutcomeEvent, SegmentAssigned, SegmentTransition, DeadLetter)
     }
     schemas |= {"ControlCommand": TypeAdapter(Command).json_schema(), "ModelEvent": ModelEvent.model_json_schema()}
+    schemas["ImpactReport"] = ImpactReport.model_json_schema()
     out.print_json(json.dumps(schemas))

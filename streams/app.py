@@ -4,7 +4,7 @@ import gc
 import logging
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -27,7 +27,17 @@ from streams.clients import (
     redis_client,
 )
 from streams.exceptions import ServiceUnavailableError
-from streams.model_plane import Controller, DriftMonitor, ModelHolder, RedisModelStore, Refitter, SharedSample, announce
+from streams.model_plane import (
+    Controller,
+    DriftMonitor,
+    KafkaRegistry,
+    MirroredModelStore,
+    ModelHolder,
+    Refitter,
+    RegistryKeeper,
+    SharedSample,
+    announce,
+)
 from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
 from streams.outcomes import Attribution, ExposureRecorder, OutcomeIntake, close_rates, summary_of
 from streams.routing import (
@@ -44,6 +54,9 @@ __all__ = ["create_app", "run_worker", "start_line"]
 log = logging.getLogger(__name__)
 
 _OBSERVED_SECONDS = 10.0  # how often the observed close rates of /metrics are read from Redis
+# Outcomes counted per script call: about 15 ms of Redis time each (bench/attribution.py), so that a backlog of
+# outcomes never holds Redis long between the hot path's calls.
+_OUTCOME_BATCH = 1_000
 
 
 def create_app(
@@ -74,8 +87,10 @@ def create_app(
     )
     client = redis_client(settings)
     health = RedisHealth(client, timeout=settings.redis_timeout_seconds)
-    store = RedisModelStore(client, settings.redis_key_prefix, health)
+    registry = KafkaRegistry(settings)
+    store = MirroredModelStore(client, settings.redis_key_prefix, registry.write, health)
     holder = ModelHolder(store, poll_seconds=settings.model_poll_seconds)
+    keeper = RegistryKeeper(store, registry, holder, check_seconds=settings.registry_check_seconds)
     exactly_once = settings.processing_guarantee == "exactly_once"
     previous = (ReplaySafeSegments if exactly_once else RedisPreviousSegments)(
         client,
@@ -105,7 +120,8 @@ def create_app(
         listeners=[activity.routed, sampled],
         exposures=ExposureRecorder(attribution),
     )
-    services: list[mode.Service] = [holder, outbox, sample, refitter]
+    # Started in this order: the registry read and Redis refilled from it before the holder loads the model.
+    services: list[mode.Service] = [registry, keeper, holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
         engine = (
@@ -174,39 +190,47 @@ def _add_control(app: faust.App, settings: Settings, controller: Controller, ref
 
 
 def _add_outcomes(app: faust.App, settings: Settings, intake: OutcomeIntake, stopping: Callable[[], bool]) -> None:
-    """The outcomes topic, read by a Faust agent whichever engine routes the leads (a batch acked once counted)."""
-    outcomes = app.topic(
-        settings.outcomes_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
-    within = settings.batch_max_latency_ms / 1000
+    """The outcomes topic, read by a Faust agent whichever engine routes the leads."""
 
-    @app.agent(outcomes, name="count-outcomes", concurrency=1)
-    async def count_outcomes(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
-            raws = [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
-            await intake.take(raws, [e.message.timestamp for e in batch], stopping)
-            for event in batch:
-                event.ack()
+    async def count(batch: list[faust.EventT[bytes]]) -> None:
+        await intake.take(_messages(batch), [event.message.timestamp for event in batch], stopping)
+
+    _add_batch_agent(app, settings, settings.outcomes_topic, "count-outcomes", count, _OUTCOME_BATCH)
 
 
 def _add_agent(app: faust.App, settings: Settings, router: BatchRouter, stopping: Callable[[], bool]) -> None:
     """The `agent` engine: a Faust agent over the leads topic."""
-    leads = app.topic(
-        settings.leads_topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-    )
+
+    async def route(batch: list[faust.EventT[bytes]]) -> None:
+        await router.route(_messages(batch), stopping)
+
+    _add_batch_agent(app, settings, settings.leads_topic, "route-leads", route, settings.batch_size)
+
+
+def _add_batch_agent(
+    app: faust.App,
+    settings: Settings,
+    topic: str,
+    name: str,
+    handle: Callable[[list[faust.EventT[bytes]]], Awaitable[None]],
+    size: int,
+) -> None:
+    """A Faust agent handing `topic`'s records to `handle` in batches of up to `size`."""
+    records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     within = settings.batch_max_latency_ms / 1000
 
-    @app.agent(leads, name="route-leads", concurrency=1)
-    async def route_leads(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(records, name=name, concurrency=1)
+    async def take_batches(stream: faust.StreamT[bytes]) -> None:
         # noack + noack_take: Faust's take() acks a batch even when it fails; here a batch is
-        # acked, in offset order, only after all its outputs are acknowledged by the broker.
-        async for batch in stream.noack().noack_take(settings.batch_size, within=within):  # type: ignore[attr-defined]
-            await router.route(
-                [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch],
-                stopping,
-            )
+        # acked, in offset order, only after `handle` returns (its outputs acknowledged by the broker).
+        async for batch in stream.noack().noack_take(size, within=within):  # type: ignore[attr-defined]
+            await handle(batch)
             for event in batch:
                 event.ack()
+
+
+def _messages(batch: list[faust.EventT[bytes]]) -> list[LeadMessage]:
+    return [LeadMessage(e.message.topic, e.message.partition, e.message.offset, e.key, e.value) for e in batch]
 
 
 def _readiness(holder: ModelHolder, health: RedisHealth, joined: Callable[[], bool]) -> dict[str, Check]:

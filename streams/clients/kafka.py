@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from models.settings import Settings
@@ -24,6 +25,7 @@ __all__ = [
     "faust_credentials",
     "kafka_consumer",
     "kafka_producer",
+    "topic_configs",
     "topic_layout",
 ]
 
@@ -134,8 +136,14 @@ def topic_layout(settings: Settings) -> dict[str, int]:
         settings.outcomes_topic: n,
         settings.control_topic: 1,
         settings.models_topic: 1,
+        settings.registry_topic: 1,
         f"{faust_app_id(settings)}-__assignor-__leader": 1,
     }
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """The topics created with configuration of their own: the registry keeps the last record of each key."""
+    return {settings.registry_topic: {"cleanup.policy": "compact"}}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
@@ -151,7 +159,12 @@ async def ensure_topics(settings: Settings) -> list[str]:
     try:
         await admin.start()
         existing = set(await admin.list_topics())  # a metadata request for all topics: creates nothing
-        missing = [NewTopic(name, n, settings.replication_factor) for name, n in layout.items() if name not in existing]
+        configs = topic_configs(settings)
+        missing = [
+            NewTopic(name, n, settings.replication_factor, topic_configs=configs.get(name))
+            for name, n in layout.items()
+            if name not in existing
+        ]
         if missing:
             response = await admin.create_topics(missing)
             for error in response.to_object()["topic_errors"]:
@@ -163,6 +176,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                     f"topic {name} has {found} partitions, the settings say {layout[name]}: "
                     "set SEGMENTER_PARTITIONS to match, or recreate the topic"
                 )
+        await _check_configs(admin, configs)
         return [topic.name for topic in missing]
     except KafkaError as error:
         raise ServiceUnavailableError(f"Kafka at {settings.kafka_bootstrap}: {error!r}") from error
@@ -185,3 +199,18 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str], timeou
                 f"Kafka does not describe topic {first['topic']} (error {first['error_code']})"
             )
         await asyncio.sleep(0.5)
+
+
+async def _check_configs(admin: AIOKafkaAdminClient, configs: dict[str, dict[str, str]]) -> None:
+    """Stop on a topic whose configuration says otherwise (one created before, by hand or by an older version)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in configs]
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            name = resource["resource_name"]
+            found = {entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]}
+            for key, wanted in configs[name].items():
+                if key in found and found[key] != wanted:
+                    raise TopicMismatchError(
+                        f"topic {name} has {key}={found[key]}, it needs {wanted}: kafka-configs.sh --alter "
+                        f"--entity-type topics --entity-name {name} --add-config {key}={wanted}"
+                    )

@@ -1,7 +1,8 @@
-"""Publishing a model (current in Redis, atomically, versions only forward) and announcing model events on
-the models topic."""
+"""Publishing a model (current in Redis, atomically, versions only forward, and written to the registry topic) and
+announcing model events on the models topic."""
 
 import time
+from functools import partial
 
 from aiokafka.errors import KafkaError
 
@@ -11,7 +12,8 @@ from models.snapshot import ModelSnapshot
 from streams.clients import ensure_topics, kafka_producer, redis_client
 from streams.exceptions import ServiceUnavailableError
 from streams.model_plane.events import promote
-from streams.model_plane.store import RedisModelStore
+from streams.model_plane.mirrored import MirroredModelStore
+from streams.model_plane.registry import read_registry, send
 
 __all__ = ["announce", "next_version", "publish_model"]
 
@@ -40,9 +42,17 @@ async def publish_model(settings: Settings, snapshot: ModelSnapshot) -> None:
     await ensure_topics(settings)
     client = redis_client(settings)
     try:
-        store = RedisModelStore(client, settings.redis_key_prefix)
-        previous = await store.current_version()
-        event = await promote(store, None, snapshot, cause="publish", previous_version=previous)
+        async with kafka_producer(settings) as producer:
+            store = MirroredModelStore(
+                client, settings.redis_key_prefix, partial(send, producer, settings.registry_topic)
+            )
+            previous = await store.current_version()
+            if previous is None:  # Redis may have lost the models: put them back first, so versions only go forward
+                registry = await read_registry(settings)
+                if registry.newest is not None:
+                    await store.restore(registry.models, registry.newest, registry.controls)
+                    previous = registry.newest
+            event = await promote(store, None, snapshot, cause="publish", previous_version=previous)
     finally:
         await client.aclose()
     try:

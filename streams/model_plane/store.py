@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,7 +12,7 @@ from models.snapshot import ModelSnapshot
 from streams.clients import REDIS_ERRORS, RedisClient, RedisHealth, answer, initialized, tagged_key
 from streams.exceptions import PinnedError, ServiceUnavailableError, StaleModelError
 
-__all__ = ["Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore"]
+__all__ = ["HISTORY_KEPT", "Controls", "InMemoryModelStore", "ModelStore", "RedisModelStore", "StoredControls"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,14 @@ class Controls:
 
     pinned: int | None = None
     k: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredControls:
+    """The controls with their revision (milliseconds when set): of two copies, the higher revision wins."""
+
+    controls: Controls
+    revision: int
 
 
 class ModelStore(Protocol):
@@ -66,7 +75,7 @@ redis.call('LTRIM', KEYS[3], -1000, -1)
 redis.call('PUBLISH', ARGV[3], ARGV[1])
 return {1, ARGV[1]}
 """
-_HISTORY_KEPT = 1000
+HISTORY_KEPT = 1000
 
 
 class RedisModelStore:
@@ -133,8 +142,10 @@ class RedisModelStore:
         stored = await self._call(lambda: self._client.hgetall(self._controls))
         return Controls(*(int(stored[f]) if stored.get(f) else None for f in ("pinned", "k")))
 
-    async def set_controls(self, controls: Controls) -> None:
-        fields = {"pinned": controls.pinned, "k": controls.k}
+    async def set_controls(self, controls: Controls, revision: int | None = None) -> None:
+        """Set the controls, stamped with `revision` (now in milliseconds unless given) for the registry."""
+        revision = revision or int(time.time() * 1000)
+        fields = {"pinned": controls.pinned, "k": controls.k, "revision": revision}
         gone = [name for name, value in fields.items() if value is None]
         kept = {name: value for name, value in fields.items() if value is not None}
 
@@ -147,6 +158,11 @@ class RedisModelStore:
                 await pipe.execute()
 
         await self._call(write)
+
+    async def revision(self) -> int | None:
+        """The revision of the controls; 0 for controls set before revisions, None for none."""
+        stored = await self._call(lambda: self._client.hgetall(self._controls))
+        return int(stored.get("revision", 0)) if stored else None
 
     async def notices(self) -> AsyncIterator[int]:
         """Versions announced on the channel, as they come; ends when the connection drops."""
@@ -207,7 +223,7 @@ class InMemoryModelStore:
             raise PinnedError(f"version {self._controls.pinned} is pinned")
         self._models[snapshot.version] = snapshot
         self._current = snapshot.version
-        self._history = [*self._history, snapshot.version][-_HISTORY_KEPT:]
+        self._history = [*self._history, snapshot.version][-HISTORY_KEPT:]
         for listener in self._listeners if announce else ():
             listener.put_nowait(snapshot.version)
 

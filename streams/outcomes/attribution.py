@@ -28,15 +28,14 @@ local bucket, new, counts = math.floor(now / width), 0, {}
 for cell, meta in pairs(cjson.decode(ARGV[6])) do redis.call('HSETNX', KEYS[3], cell .. '|meta', meta) end
 for i = 1, #leads, 2 do
   local lead, cell = leads[i], leads[i + 1]
-  local fresh = redis.call('HEXISTS', KEYS[1], lead) == 0
-  if fresh then
+  if redis.call('HSETNX', KEYS[1], lead, cell .. '|' .. ARGV[2] .. '||') == 1 then
     local before = redis.call('HGET', KEYS[2], lead)
-    fresh = not before or tonumber(string.match(before, '^[^|]*|([^|]*)')) + window <= now
-  end
-  if fresh then
-    redis.call('HSET', KEYS[1], lead, cell .. '|' .. ARGV[2] .. '||')
-    counts[cell] = (counts[cell] or 0) + 1
-    new = new + 1
+    if before and tonumber(string.match(before, '^[^|]*|([^|]*)')) + window > now then
+      redis.call('HDEL', KEYS[1], lead)  -- exposed last period, its window still open
+    else
+      counts[cell] = (counts[cell] or 0) + 1
+      new = new + 1
+    end
   end
 end
 for cell, n in pairs(counts) do redis.call('HINCRBY', KEYS[3], cell .. '|exposed|' .. bucket, n) end

@@ -28,7 +28,7 @@ class ExposureRecorder:
     ) -> None:
         self._attribution = attribution
         self._clock = clock
-        self._cells: dict[tuple[int, int, bool], tuple[str, bytes]] = {}
+        self._cells: dict[int, dict[tuple[int, bool], tuple[str, bytes]]] = {}  # per version, (segment, holdout)
         self._waiting: deque[tuple[list[tuple[str, str]], dict[str, bytes], float]] = deque()
         self._waiting_leads = 0
         self._backlog = backlog
@@ -37,11 +37,12 @@ class ExposureRecorder:
     async def record(self, model_version: int, outputs: Sequence[Routed]) -> None:
         if not outputs:
             return
-        leads, meta = [], {}
-        for output in outputs:
-            cell, about = self._cell(model_version, output)
-            leads.append((output.lead_id, cell))
-            meta[cell] = about
+        kinds = [(output.segment_id, _HOLDOUT in output.value) for output in outputs]
+        cells = self._cells.setdefault(model_version, {})
+        for kind in set(kinds) - cells.keys():
+            cells[kind] = _cell(model_version, outputs[kinds.index(kind)])
+        leads = [(output.lead_id, cells[kind][0]) for output, kind in zip(outputs, kinds, strict=True)]
+        meta = dict(cells[kind] for kind in set(kinds))
         self._waiting.append((leads, meta, self._clock()))
         self._waiting_leads += len(leads)
         while self._waiting:
@@ -57,20 +58,6 @@ class ExposureRecorder:
             log.info("exposures recorded in Redis again")
         self._down = False
 
-    def _cell(self, model_version: int, output: Routed) -> tuple[str, bytes]:
-        holdout = _HOLDOUT in output.value
-        if (found := self._cells.get((model_version, output.segment_id, holdout))) is None:
-            emitted = orjson.loads(output.value)
-            strategy = emitted["strategy"]
-            about = {
-                "segment_name": emitted["segment_name"],
-                "close_rate": strategy["expected_close_rate"],
-                "avg_deal_size": strategy["avg_deal_size"],
-            }
-            key = cell_key(model_version, output.segment_id, "holdout" if holdout else "segmented")
-            found = self._cells[model_version, output.segment_id, holdout] = (key, orjson.dumps(about))
-        return found
-
     def _outage(self) -> None:
         while self._waiting_leads > self._backlog and len(self._waiting) > 1:
             dropped, _, _ = self._waiting.popleft()
@@ -79,3 +66,15 @@ class ExposureRecorder:
         if not self._down:
             log.warning("exposures wait for Redis to answer again (up to %d leads)", self._backlog)
         self._down = True
+
+
+def _cell(model_version: int, output: Routed) -> tuple[str, bytes]:
+    """The cell key of `output`'s version × segment × arm, and its name and assumed rates as emitted (JSON)."""
+    emitted = orjson.loads(output.value)
+    strategy = emitted["strategy"]
+    about = {
+        "segment_name": emitted["segment_name"],
+        "close_rate": strategy["expected_close_rate"],
+        "avg_deal_size": strategy["avg_deal_size"],
+    }
+    return cell_key(model_version, output.segment_id, emitted["arm"]), orjson.dumps(about)

@@ -94,14 +94,15 @@ def assign(
     last = dict(previous)
     out = []
     origins: dict[int, tuple[str | None, str, int | None]] | None = None
+    held = holdout.held([lead.lead_id for _, lead in leads]) if holdout is not None else [False] * len(leads)
     baseline: orjson.Fragment | None = None
-    for i, (raw, lead) in enumerate(leads):
+    for i, ((raw, lead), in_holdout) in enumerate(zip(leads, held, strict=True)):
         segment_id, segment_name, strategy = model.segments[segment_index[i]]
-        arm = "holdout" if holdout is not None and holdout.in_holdout(lead.lead_id) else "segmented"
-        if arm == "holdout":
+        arm = "segmented"
+        if in_holdout:
             if baseline is None:
                 baseline = orjson.Fragment(model.snapshot.baseline.strategy.model_dump_json())
-            strategy = baseline
+            strategy, arm = baseline, "holdout"
         if (source := sources.get((raw.topic, raw.partition))) is None:
             source = sources[raw.topic, raw.partition] = event_source(raw.topic, raw.partition)
         previous_id = last.get(lead.lead_id)

@@ -249,8 +249,13 @@ def test_schema_prints_the_event_command_and_reply_schemas() -> None:
     assert code == 0
     schemas = json.loads(stdout)
     assert set(schemas) == {
-        "LeadEvent", "SegmentAssigned", "SegmentTransition", "DeadLetter", "ControlCommand", "ModelEvent"
+        "LeadEvent", "OutcomeEvent", "SegmentAssigned", "SegmentTransition", "DeadLetter", "ControlCommand",
+        "ModelEvent", "ImpactReport",
     }  # fmt: skip
+    assert schemas["OutcomeEvent"]["properties"]["outcome"]["enum"] == ["won", "lost", "reopened"]
+    assert schemas["ImpactReport"]["$defs"]["LiftFigures"]["properties"]["basis"]["enum"] == [
+        "measured", "too_few", "no_revenue"
+    ]  # fmt: skip
     assert schemas["SegmentTransition"]["properties"]["reason"]["enum"] == [
         "lead_changed", "segment_split", "segment_merged", "segment_retired"
     ]  # fmt: skip

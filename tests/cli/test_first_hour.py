@@ -87,9 +87,13 @@ def test_small_files_fit_and_say_which_comparison_was_skipped(
     summary = json.loads(stdout)
     assert sum(s["size"] for s in summary["segments"]) == n
     assert summary["dbscan"] is None
+    k_fitted = summary["k"]
     assert summary["notes"] == [
-        f"DBSCAN comparison skipped: DBSCAN needs at least 48 leads (twice min_samples 24), got {n}"
+        f"only {n} leads for {k_fitted} segments (fewer than 30 a segment): the choice of K and the lift are not "
+        "reliable, so no lift is given (too_few)",
+        f"DBSCAN comparison skipped: DBSCAN needs at least 48 leads (twice min_samples 24), got {n}",
     ]
+    assert summary["impact"]["too_few"] is True and summary["impact"]["lift_pct"] is None
     assert summary["hierarchical"]["sample_size"] == n
     code, _, stderr = run("assign", tmp_path / "m.json", small, "--out", tmp_path / "a.csv", "--quiet")
     assert code == 0, stderr

@@ -65,7 +65,7 @@ def worker_env(kafka: str, redis_url: str, **overrides: str) -> dict[str, str]:
         "SEGMENTER_MODEL_POLL_SECONDS": "1",
         "SEGMENTER_BATCH_MAX_LATENCY_MS": "20",
     }
-    for name in ("leads", "segments", "dlq", "transitions", "models", "control", "outcomes"):
+    for name in ("leads", "segments", "dlq", "transitions", "models", "control", "registry", "outcomes"):
         env[f"SEGMENTER_{name.upper()}_TOPIC"] = f"{name}-{tag}"
     if engine := os.environ.get(ENGINE_ENV):
         env["SEGMENTER_ENGINE"] = engine

@@ -10,8 +10,10 @@ from typing import TypeVar
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
+import pytest
 
+from models.settings import Settings
+from streams.clients.redis_client import redis_client
 from streams.clients.redis_health import RedisHealth
 from streams.outcomes.attribution import Attribution, Outcome, Tallies, cell_key
 
@@ -30,9 +32,15 @@ TRUTH = {  # planted close rate and mean deal size per cell (B's assumptions wro
 }
 
 
+@pytest.fixture(params=["server", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> str:
+    """A single server's URL, then a three-node cluster's (every key under one hash tag: one slot)."""
+    return str(request.getfixturevalue("redis_url" if request.param == "server" else "valkey_cluster"))
+
+
 def with_attribution(redis_url: str, work: Callable[[Attribution], Awaitable[T]]) -> T:
     async def run() -> T:
-        client = aioredis.from_url(redis_url, decode_responses=True)
+        client = redis_client(Settings(redis_url=redis_url))  # type: ignore[arg-type]
         try:
             return await work(Attribution(client, RedisHealth(client, timeout=10), f"t-{uuid.uuid4().hex}", WINDOW))
         finally:
@@ -91,7 +99,7 @@ def test_planted_outcomes_give_exact_tallies_once_however_often_delivered(redis_
     assert cells[cell_key(4, 1, "segmented")].segment_name == "A"
 
 
-def test_reopened_retracts_until_a_new_result_and_strangers_are_counted(redis_url: str) -> None:
+def test_reopened_retracts_until_a_new_result_and_strangers_are_counted(any_redis: str) -> None:
     cell = cell_key(4, 1, "segmented")
 
     async def work(attribution: Attribution) -> list[tuple[list[str], tuple[int, ...]]]:
@@ -109,7 +117,7 @@ def test_reopened_retracts_until_a_new_result_and_strangers_are_counted(redis_ur
             seen.append((statuses, (*by_cell(tallies)[cell], tallies.unattributed)))
         return seen
 
-    seen = with_attribution(redis_url, work)
+    seen = with_attribution(any_redis, work)
     assert seen == [
         (["won", "lost"], (2, 1, 1, 0, 100.0, 10_000.0, 0)),
         (["reopened"], (2, 0, 1, 1, 0.0, 0.0, 0)),

@@ -3,9 +3,12 @@ close rates and deal sizes (with duplicates, reopened deals, unknown leads and m
 tallies; a worker killed with -9 mid-stream of outcomes leaves them exact once another has caught up."""
 
 import asyncio
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,11 +16,12 @@ import orjson
 import pytest
 
 from segmenter.control_cli import ask
-from segmenter.impact_online import online_report
+from segmenter.impact_online import online_impact
 from streams.clients.redis_client import redis_client
 from streams.clients.redis_health import RedisHealth
 from streams.outcomes import Attribution, Tallies
 from tests.integration.harness import Worker, consume, leads, model_file, produce, publish, settings_of, worker_env
+from tests.integration.test_dashboard import free_port, get
 from tests.integration.traffic import Probe, Record
 from tests.waiting import wait_for
 
@@ -29,6 +33,12 @@ MALFORMED = [b"not json", b'{"outcome_id": "m1", "lead_id": "L1", "outcome": "wo
 
 Exposure = tuple[int, str]  # segment id, arm
 Expected = dict[Exposure, list[float]]  # [exposed, won, lost, open, revenue]
+
+
+def counted(port: int, metric: str, labels: str = "") -> float:
+    """The worker's `metric` (with `labels`, as `/metrics` writes them) summed over its series."""
+    _, text = get(f"http://127.0.0.1:{port}/metrics")
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(metric) and labels in line)
 
 
 def tallies(env: dict[str, str]) -> Tallies:
@@ -89,7 +99,10 @@ def planted(segments: dict[str, Exposure], seed: int) -> tuple[list[Record], Exp
 def test_planted_outcomes_give_exact_tallies_and_bad_ones_are_dead_lettered(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path, engine: str
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_ENGINE=engine, SEGMENTER_HOLDOUT_SHARE="0.2")
+    port = free_port()
+    env = os.environ | worker_env(
+        kafka_bootstrap, redis_url, SEGMENTER_ENGINE=engine, SEGMENTER_HOLDOUT_SHARE="0.2", SEGMENTER_WEB_PORT=str(port)
+    )
     path, _ = model_file(tmp_path, k=3, version=1)
     publish(env, path)
     with Worker(env, tmp_path):
@@ -102,7 +115,18 @@ def test_planted_outcomes_give_exact_tallies_and_bad_ones_are_dead_lettered(
         wait_for(lambda: observed(env) == (expected, 3), 60, lambda: f"tallies {observed(env)} != {(expected, 3)}")
         letters = consume(kafka_bootstrap, env["SEGMENTER_DLQ_TOPIC"], len(MALFORMED), settle=0.5)
         reply = asyncio.run(ask(settings_of(env), {"command": "status"}, 30))
-    report = asyncio.run(online_report(settings_of(env)))
+        duplicates = len(records) - len({value for _, value in records})
+        for status, n in {"duplicate": duplicates, "unattributed": 3, "dead_lettered": len(MALFORMED)}.items():
+            assert counted(port, "segmenter_outcomes_total", f'status="{status}"') == n
+        won, lost = expected[0, "segmented"][1:3]
+        rate = 'segmenter_observed_close_rate{arm="segmented",segment_id="0"}'
+        wait_for(lambda: counted(port, rate) == won / (won + lost), 30, f"{rate} at {won / (won + lost)}")
+    shown = subprocess.run([sys.executable, "-m", "segmenter", "impact", "--json"], env=env, capture_output=True)
+    assert shown.returncode == 0, shown.stderr
+    assert {(r["segment_id"], r["arm"]): r["exposed"] for r in json.loads(shown.stdout)["rows"]} == {
+        cell: tally[0] for cell, tally in expected.items()
+    }
+    report = asyncio.run(online_impact(settings_of(env))).report
     assert report.model_version == 1 and report.unattributed == 3
     assert {(r.segment_id, r.arm): [r.exposed, r.won, r.lost, r.open] for r in report.rows} == {
         cell: tally[:4] for cell, tally in expected.items()
@@ -122,7 +146,7 @@ def test_planted_outcomes_give_exact_tallies_and_bad_ones_are_dead_lettered(
 def test_a_worker_killed_mid_stream_of_outcomes_leaves_the_tallies_exact(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = os.environ | worker_env(kafka_bootstrap, redis_url, SEGMENTER_BATCH_SIZE="50")
+    env = os.environ | worker_env(kafka_bootstrap, redis_url)
     path, _ = model_file(tmp_path, k=3, version=1)
     publish(env, path)
     worker = Worker(env, tmp_path).start()

@@ -74,6 +74,15 @@ def test_page_shows_revenue_and_lift(scanned: tuple[ModelSnapshot, Analysis], re
     assert analysis.impact.lift_pct > 0
 
 
+def test_a_report_on_a_handful_of_leads_gives_no_lift(scanned: tuple[ModelSnapshot, Analysis], tmp_path: Path) -> None:
+    snapshot, _ = scanned
+    X = generate_leads(40, random_state=4).X  # fewer than 30 leads a segment for every K the scan may pick
+    analysis = analyze(snapshot.to_segmenter(), snapshot, X)
+    page = write_report(tmp_path, snapshot, analysis).read_text(encoding="utf-8")
+    assert analysis.too_few and "too_few" in page and f"{analysis.impact.lift_pct:+.1f}%" not in page
+    assert any("the choice of K and the lift are not reliable" in note for note in analysis.notes)
+
+
 def test_page_gives_the_selection_reason(scanned: tuple[ModelSnapshot, Analysis], report: Path) -> None:
     snapshot, _ = scanned
     assert snapshot.metrics.selection is not None

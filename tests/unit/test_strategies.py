@@ -169,3 +169,6 @@ def test_the_baseline_is_a_full_campaign_with_defaults_and_reads_older_files() -
     older = StrategyConfig.from_toml('[baseline]\nconversion_rate = "20%"\navg_deal_size = "$10,000"\n').baseline
     assert older.strategy == FALLBACK_STRATEGY.model_copy(update={"expected_close_rate": 0.2, "avg_deal_size": 10_000})
     assert Baseline.model_validate_json(older.model_dump_json()) == older  # as a model file stores it
+    # A default campaign is stored as before the campaign fields, so a worker from before them reads the model.
+    assert older.model_dump() == {"conversion_rate": 0.2, "avg_deal_size": 10_000}
+    assert Baseline.model_validate_json(full.model_dump_json()) == full
