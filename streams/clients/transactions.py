@@ -98,6 +98,18 @@ class PartitionTransactions:
             raise
         self._producers[tp] = producer
 
+    async def abort(self, tp: TopicPartition) -> None:
+        """Abort `tp`'s transaction and begin another on the same producer: nobody else is fenced. Raises
+        `PartitionLostError` if this producer was fenced, a `KafkaError` if the broker did not answer."""
+        if (producer := self._producers.get(tp)) is None:
+            raise PartitionLostError(f"{tp.topic}/{tp.partition} is no longer held by this worker")
+        try:
+            await producer.abort_transaction()
+            await producer.begin_transaction()
+        except ProducerFenced as fenced:
+            await self.release([tp])
+            raise PartitionLostError(f"{tp.topic}/{tp.partition}: {fenced!r}") from fenced
+
     async def stop(self) -> None:
         await self.release(list(self._producers))
 
@@ -125,12 +137,13 @@ class PartitionTransaction:
             # One call per transaction, awaited before anything else is sent on this producer (aiokafka #1098).
             await self._producer.send_offsets_to_transaction(self._offsets, self._transactions.group_id)
             results = await produce(self._producer, messages)
+            if fenced := next((error for error in results if isinstance(error, ProducerFenced)), None):
+                raise fenced
+            if any(error is not None for error in results):
+                await self._producer.abort_transaction()
+                await self._producer.begin_transaction()
         except ProducerFenced as fenced:
-            await self._transactions.release([self._tp])
-            raise PartitionLostError(f"{self._tp.topic}/{self._tp.partition}: {fenced!r}") from fenced
-        if any(error is not None for error in results):
-            await self._producer.abort_transaction()
-            await self._producer.begin_transaction()
+            raise await self._lost(fenced) from fenced
         return results
 
     async def commit(self) -> None:
@@ -138,6 +151,9 @@ class PartitionTransaction:
         try:
             await self._producer.commit_transaction()
         except ProducerFenced as fenced:
-            await self._transactions.release([self._tp])
-            raise PartitionLostError(f"{self._tp.topic}/{self._tp.partition}: {fenced!r}") from fenced
+            raise await self._lost(fenced) from fenced
         await self._producer.begin_transaction()
+
+    async def _lost(self, fenced: ProducerFenced) -> PartitionLostError:
+        await self._transactions.release([self._tp])
+        return PartitionLostError(f"{self._tp.topic}/{self._tp.partition}: {fenced!r}")

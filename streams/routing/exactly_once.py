@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from models.settings import Settings
 from streams.clients import PartitionTransactions
@@ -44,7 +44,8 @@ class ExactlyOnceEngine(BatchEngine):
         self._transactions = PartitionTransactions(settings, group_id=settings.app_id)
         self._segments = segments
         self._next: dict[TopicPartition, int] = {}  # per partition taken: the offset its next batch must start at
-        self._broken: dict[TopicPartition, float] = {}  # partitions to take again before routing, and their backoff
+        self._broken: set[TopicPartition] = set()  # a transaction not aborted: taken again (new producer) first
+        self._backoff: dict[TopicPartition, float] = {}  # after a failed batch: the wait before the next
 
     async def on_stop(self) -> None:
         await self._consumer.stop()
@@ -55,13 +56,12 @@ class ExactlyOnceEngine(BatchEngine):
 
     async def assigned(self, partitions: set[TopicPartition]) -> None:
         self._consumer.resume(*partitions)  # paused if fenced while held before
-        for tp in partitions:
-            self._broken.pop(tp, None)
+        self._broken -= partitions
         try:
             await self._take(sorted(partitions))
         except _BATCH_FAILURES as error:  # taken again before their first batch
             log.warning("partitions not taken over yet (%r): trying again before their first batch", error)
-            self._broken |= dict.fromkeys(partitions, _FIRST_BACKOFF)
+            self._broken |= partitions
 
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
@@ -86,14 +86,16 @@ class ExactlyOnceEngine(BatchEngine):
             try:
                 await self._route_partition(tp, records)
             except _BATCH_FAILURES as error:
-                self._failed(tp, error)
-        if backoffs := [self._broken[tp] for tp in fetched if tp in self._broken]:
+                await self._failed(tp, error)
+            else:
+                self._backoff.pop(tp, None)
+        if backoffs := [self._backoff[tp] for tp in fetched if tp in self._backoff]:
             await asyncio.sleep(min(backoffs))
 
     async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         if tp in self._broken:
             await self._take([tp])
-            del self._broken[tp]
+            self._broken.discard(tp)
             return  # the batch in hand may start past the offsets committed: read again from them
         expected = self._next.get(tp)
         if expected is None:
@@ -104,17 +106,27 @@ class ExactlyOnceEngine(BatchEngine):
         try:
             await self._router.route(records, self._stopping, self._transactions.outbox(tp, records[-1].offset + 1))
         except _BATCH_FAILURES:
-            self._consumer.seek(tp, expected)  # local: no broker needed to read this batch again
+            self._consumer.seek(tp, expected)  # local: nobody committed past it, or this producer is fenced
             raise
         self._next[tp] = self._positions[tp] = records[-1].offset + 1
 
-    def _failed(self, tp: TopicPartition, error: BaseException) -> None:
-        if isinstance(error, PartitionLostError):
+    async def _failed(self, tp: TopicPartition, error: BaseException) -> None:
+        """After a failed batch: its transaction aborted on the same producer (a new producer only if that fails:
+        taking the partition again would fence its new owner if the group had moved it), or the partition given up
+        if this producer was fenced."""
+        if not isinstance(error, PartitionLostError | ProducerFenced) and tp not in self._broken:
+            try:
+                await self._transactions.abort(tp)
+            except PartitionLostError as lost:
+                error = lost
+            except KafkaError:
+                self._broken.add(tp)
+        if isinstance(error, PartitionLostError | ProducerFenced):
             log.warning("%s; not read again until the group assigns it here again", error)
             self._next.pop(tp, None)
             self._consumer.pause(tp)
             return
-        backoff = self._broken.get(tp)
+        backoff = self._backoff.get(tp)
         if backoff is None:
             log.warning("batch of %s/%s aborted (%r): routing it again", tp.topic, tp.partition, error)
-        self._broken[tp] = min(2 * backoff, _MAX_BACKOFF) if backoff else _FIRST_BACKOFF
+        self._backoff[tp] = min(2 * backoff, _MAX_BACKOFF) if backoff else _FIRST_BACKOFF

@@ -138,7 +138,7 @@ def test_kill_9_at_random_points_under_load_leaves_every_output_exactly_once(
 def test_a_zombie_worker_commits_nothing_after_its_partitions_moved(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path, figures: Figures
 ) -> None:
-    n = 15_000
+    n = 40_000
     env = eos_env(kafka_bootstrap, redis_url)
     group, topic = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"]
     session = float(env["SEGMENTER_KAFKA_SESSION_TIMEOUT_SECONDS"])
@@ -148,7 +148,7 @@ def test_a_zombie_worker_commits_nothing_after_its_partitions_moved(
     publish(env, path)
     assert zombie.process is not None
     with Probe(kafka_bootstrap) as probe:
-        stream = Stream(kafka_bootstrap, topic, records, rate=2_000).start()
+        stream = Stream(kafka_bootstrap, topic, records).start()  # a backlog: the zombie is stopped mid-batch
         wait_for(lambda: sum(probe.end_offsets(env["SEGMENTER_SEGMENTS_TOPIC"]).values()) >= 4_000, 120, "load")
         zombie.process.send_signal(signal.SIGSTOP)
         try:
