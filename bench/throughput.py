@@ -196,7 +196,7 @@ def check_segments(outputs: Outputs, data: Data) -> int:
 async def run_variant(name: str, run: int, ctx: Context) -> dict[str, Any]:
     """One run of one variant on fresh topics: throughput on the pre-loaded leads, then latency at a fixed rate."""
     args, data = ctx.args, ctx.data
-    tag = f"{name.replace(':', '-')}-{run}-{os.urandom(3).hex()}"
+    tag = f"{name.replace(':', '-').replace('+', '-')}-{run}-{os.urandom(3).hex()}"
     rundir = ctx.workdir / tag
     rundir.mkdir()
     source, sink, group = f"bench-in-{tag}", f"bench-out-{tag}", f"bench-{tag}"

@@ -129,8 +129,9 @@ def start_segmenter_worker(
         "SEGMENTER_LEADS_TOPIC": source,
         "SEGMENTER_SEGMENTS_TOPIC": sink,
     }
-    for topic in ("dlq", "transitions", "models", "control"):
-        env[f"SEGMENTER_{topic.upper()}_TOPIC"] = f"bench-{topic}-{tag}"
+    for topic in ("dlq", "transitions", "models", "control", "outcomes", "registry"):
+        if f"{topic}_topic" in Settings.model_fields:  # a run's own: a shared registry would carry its models over
+            env[f"SEGMENTER_{topic.upper()}_TOPIC"] = f"bench-{topic}-{tag}"
     engine, _, guarantee = engine.partition("+")
     if guarantee:
         env["SEGMENTER_PROCESSING_GUARANTEE"] = guarantee
