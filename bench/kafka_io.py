@@ -92,6 +92,7 @@ class Outputs:
     seen: dict[bytes, tuple[int, float, bytes]] = field(default_factory=dict)
     total: int = 0
     counts: Counter[bytes] = field(default_factory=Counter)  # distinct keys by their first byte
+    isolation_level: str = "read_uncommitted"  # read_committed: what a reader of transactional outputs sees
     _task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "Outputs":
@@ -102,6 +103,7 @@ class Outputs:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             fetch_max_wait_ms=5,  # Tansu holds a fetch for its whole max wait: keep ours short
+            isolation_level=self.isolation_level,
         )
         await consumer.start()
         self._task = asyncio.create_task(self._read(consumer))

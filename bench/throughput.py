@@ -82,7 +82,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=200_000, help="leads per run (throughput phase)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each variant, alternating variants")
     parser.add_argument("--variants", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="engines to run (e) with, SEGMENTER_ENGINE")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="engines to run (e) with, SEGMENTER_ENGINE; batch+exactly_once also sets SEGMENTER_PROCESSING_GUARANTEE "
+        "and reads its outputs with read_committed",
+    )
     parser.add_argument("--rate", type=float, help="latency phase events/s (default: half the run's own max)")
     parser.add_argument("--latency-seconds", type=float, default=10, help="length of the latency phase")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start the embedded Tansu)")
@@ -191,7 +196,7 @@ def check_segments(outputs: Outputs, data: Data) -> int:
 async def run_variant(name: str, run: int, ctx: Context) -> dict[str, Any]:
     """One run of one variant on fresh topics: throughput on the pre-loaded leads, then latency at a fixed rate."""
     args, data = ctx.args, ctx.data
-    tag = f"{name.replace(':', '-')}-{run}-{os.urandom(3).hex()}"
+    tag = f"{name.replace(':', '-').replace('+', '-')}-{run}-{os.urandom(3).hex()}"
     rundir = ctx.workdir / tag
     rundir.mkdir()
     source, sink, group = f"bench-in-{tag}", f"bench-out-{tag}", f"bench-{tag}"
@@ -203,7 +208,8 @@ async def run_variant(name: str, run: int, ctx: Context) -> dict[str, Any]:
     row["preload_s"] = round(await preload(ctx.bootstrap, source, data.records), 2)
     print(f"run {run} ({name}): {len(data.records):,} leads loaded in {row['preload_s']} s", file=sys.stderr)
     try:
-        async with Outputs(ctx.bootstrap, sink) as outputs:
+        isolation = "read_committed" if name.endswith("+exactly_once") else "read_uncommitted"
+        async with Outputs(ctx.bootstrap, sink, isolation_level=isolation) as outputs:
             launched = time.time()
             if name.startswith("e:"):
                 started = await asyncio.to_thread(

@@ -117,7 +117,8 @@ def start_segmenter_worker(
     extra_env: list[str],
 ) -> Started:
     """Variant (e): publish the model to Redis, then `segmenter worker` as users run it, with
-    SEGMENTER_ENGINE set; returns once the worker says it is ready."""
+    SEGMENTER_ENGINE set (`batch+exactly_once`: and SEGMENTER_PROCESSING_GUARANTEE); returns once the worker says
+    it is ready."""
     tag = rundir.name
     env = {
         "SEGMENTER_KAFKA_BOOTSTRAP": bootstrap,
@@ -128,8 +129,12 @@ def start_segmenter_worker(
         "SEGMENTER_LEADS_TOPIC": source,
         "SEGMENTER_SEGMENTS_TOPIC": sink,
     }
-    for topic in ("dlq", "transitions", "models", "control"):
-        env[f"SEGMENTER_{topic.upper()}_TOPIC"] = f"bench-{topic}-{tag}"
+    for topic in ("dlq", "transitions", "models", "control", "outcomes", "registry"):
+        if f"{topic}_topic" in Settings.model_fields:  # a run's own: a shared registry would carry its models over
+            env[f"SEGMENTER_{topic.upper()}_TOPIC"] = f"bench-{topic}-{tag}"
+    engine, _, guarantee = engine.partition("+")
+    if guarantee:
+        env["SEGMENTER_PROCESSING_GUARANTEE"] = guarantee
     if "engine" in Settings.model_fields:
         env["SEGMENTER_ENGINE"] = engine
     elif engine != "agent":  # the setting would be ignored, and the agent measured under this engine's name

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.k_range import MAX_K, MIN_K
@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     engine: Literal["agent", "batch"] = Field(
         default="batch",
         description="How leads are consumed: a Faust agent, or an aiokafka consumer reading whole batches",
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="exactly_once (batch engine, a broker with transactions): each batch's outputs and its input "
+        "offsets in one Kafka transaction per input partition, for consumers reading with read_committed",
     )
     batch_size: int = Field(default=1000, ge=1, le=100_000, description="Most leads assigned in one batch")
     batch_max_latency_ms: float = Field(default=50, gt=0, le=60_000, description="Longest wait to fill a batch")
@@ -233,6 +238,16 @@ class Settings(BaseSettings):
         if parts.scheme.endswith("+cluster") and parts.path.strip("/") not in ("", "0"):
             raise ValueError("a Redis Cluster has database 0 only, as in redis+cluster://host:6379/0")
         return url
+
+    @field_validator("processing_guarantee")
+    @classmethod
+    def _batch_engine_only(cls, guarantee: str, info: ValidationInfo) -> str:
+        if guarantee == "exactly_once" and info.data.get("engine") == "agent":
+            raise ValueError(
+                "exactly_once needs the batch engine: faust-streaming's own exactly_once still duplicates "
+                "(faust-streaming issues #323, #517), so the agent engine stays at_least_once"
+            )
+        return guarantee
 
     @field_validator("redis_key_prefix")
     @classmethod

@@ -24,6 +24,9 @@ SCENARIOS = {
     "redis_hang": "9. Redis hung (SIGSTOP)",
     "broker_outage_logs": "10. Broker outage: log lines and CPU",
     "registry_flushall": "11. FLUSHALL on Redis under load",
+    "eos_kill9": "12. exactly_once: kill -9 at random points",
+    "eos_zombie": "13. exactly_once: a zombie worker",
+    "eos_broker_restart": "14. exactly_once: broker restart mid-transaction",
 }
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"

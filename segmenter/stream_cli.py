@@ -25,7 +25,14 @@ from segmenter.exceptions import NoAssignmentsError
 from segmenter.leads_io import lead_records, read_model
 from segmenter.service_options import SERVICES_HELP, Bootstrap, RedisUrl, service_errors, service_settings
 from streams.app import run_worker, start_line
-from streams.clients import REDIS_ERRORS, ensure_topics, kafka_consumer, kafka_producer, redis_client
+from streams.clients import (
+    REDIS_ERRORS,
+    check_transactions,
+    ensure_topics,
+    kafka_consumer,
+    kafka_producer,
+    redis_client,
+)
 from streams.exceptions import ServiceUnavailableError
 from streams.model_plane import publish_model
 
@@ -43,7 +50,7 @@ def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
 
     say(
         f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
-        f"{settings.partitions} partitions, {settings.engine} engine"
+        f"{settings.partitions} partitions, {settings.engine} engine, {settings.processing_guarantee}"
     )
     seed = None
     try:
@@ -55,6 +62,8 @@ def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
             say(f"refit sample: {len(seed):,} leads read from {settings.refit_seed_file} (added if it is empty)")
         with service_errors(settings):  # the usual failures at start (no broker, credentials refused) in one line
             asyncio.run(ensure_topics(settings))
+            if settings.processing_guarantee == "exactly_once":
+                asyncio.run(check_transactions(settings))
     except (SegmenterError, OSError) as error:
         if settings.log_format != "json":
             raise  # one red line from user_errors

@@ -41,7 +41,14 @@ from streams.model_plane import (
 )
 from streams.operations import Activity, Check, WebServer, logging_config, start_line, stop_message
 from streams.outcomes import Attribution, ExposureRecorder, OutcomeIntake, close_rates, summary_of
-from streams.routing import BatchEngine, BatchRouter, RedisPreviousSegments, RoutedBatch
+from streams.routing import (
+    BatchEngine,
+    BatchRouter,
+    ExactlyOnceEngine,
+    RedisPreviousSegments,
+    ReplaySafeSegments,
+    RoutedBatch,
+)
 
 __all__ = ["create_app", "run_worker", "start_line"]
 
@@ -85,7 +92,8 @@ def create_app(
     store = MirroredModelStore(client, settings.redis_key_prefix, registry.write, health)
     holder = ModelHolder(store, poll_seconds=settings.model_poll_seconds)
     keeper = RegistryKeeper(store, registry, holder, check_seconds=settings.registry_check_seconds)
-    previous = RedisPreviousSegments(
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    previous = (ReplaySafeSegments if exactly_once else RedisPreviousSegments)(
         client,
         health,
         settings.redis_key_prefix,
@@ -118,7 +126,11 @@ def create_app(
     services: list[mode.Service] = [registry, keeper, holder, outbox, sample, refitter]
     app_stopping = lambda: bool(app.should_stop)  # noqa: E731
     if settings.engine == "batch":
-        engine = BatchEngine(settings, router, app_stopping)
+        engine = (
+            ExactlyOnceEngine(settings, router, app_stopping, previous)
+            if isinstance(previous, ReplaySafeSegments)
+            else BatchEngine(settings, router, app_stopping)
+        )
         services.append(engine)
         joined: Callable[[], bool] = lambda: engine.joined  # noqa: E731
         metrics.set_lag_source(engine.lag)

@@ -3,6 +3,7 @@
 from segmentation.exceptions import SegmenterError
 
 __all__ = [
+    "PartitionLostError",
     "PinnedError",
     "ServiceUnavailableError",
     "StaleModelError",
@@ -29,3 +30,7 @@ class TopicMismatchError(SegmenterError):
 
 class WorkerStoppingError(SegmenterError):
     """The worker stops while a batch is unfinished; the batch stays unacknowledged."""
+
+
+class PartitionLostError(SegmenterError):
+    """Another worker took an input partition over (exactly_once): this worker can commit nothing more for it."""

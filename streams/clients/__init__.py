@@ -16,6 +16,7 @@ from streams.clients.outbox import KafkaOutbox, Outbox
 from streams.clients.records import LeadMessage, Outgoing, RawLead
 from streams.clients.redis_client import RedisClient, initialized, redis_client, tagged_key
 from streams.clients.redis_health import REDIS_ERRORS, RedisHealth, answer
+from streams.clients.transactions import PartitionTransactions, check_transactions
 
 __all__ = [
     "REDIS_ERRORS",
@@ -23,6 +24,7 @@ __all__ = [
     "LeadMessage",
     "Outbox",
     "Outgoing",
+    "PartitionTransactions",
     "RawLead",
     "RedisClient",
     "RedisHealth",
@@ -30,6 +32,7 @@ __all__ = [
     "answer",
     "back_off_metadata_retries",
     "bootstrap_servers",
+    "check_transactions",
     "ensure_topics",
     "faust_app_id",
     "faust_credentials",

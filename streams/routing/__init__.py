@@ -10,19 +10,23 @@ from streams.routing.batch_engine import BatchEngine
 from streams.routing.dead_letters import DeadLetters, Rejected
 from streams.routing.decode import Lead, validated
 from streams.routing.delivery import deliver
+from streams.routing.exactly_once import ExactlyOnceEngine
 from streams.routing.previous import InMemoryPreviousSegments, PreviousSegments, RedisPreviousSegments
+from streams.routing.replay_safe import ReplaySafeSegments
 from streams.routing.router import BatchRouter, Exposures, RoutedBatch
 
 __all__ = [
     "BatchEngine",
     "BatchRouter",
     "DeadLetters",
+    "ExactlyOnceEngine",
     "Exposures",
     "InMemoryPreviousSegments",
     "Lead",
     "PreviousSegments",
     "RedisPreviousSegments",
     "Rejected",
+    "ReplaySafeSegments",
     "Routed",
     "RoutedBatch",
     "deliver",

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 
 import mode
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from models.settings import Settings
@@ -28,8 +28,10 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._engine.in_flight:
             await self._engine.committed()
+            await self._engine.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._engine.assigned(assigned)
         self._engine.joined = True
         log.info(
             "partitions assigned: %s", ", ".join(sorted(f"{tp.topic}/{tp.partition}" for tp in assigned)) or "none"
@@ -39,6 +41,8 @@ class _FinishBatchFirst(ConsumerRebalanceListener):  # type: ignore[misc]
 class BatchEngine(mode.Service):
     """Each `getmany` is one batch for the router; its offsets are committed only after the router
     returns, that is after every output and dead letter of the batch is acknowledged."""
+
+    isolation_level = "read_uncommitted"
 
     def __init__(self, settings: Settings, router: BatchRouter, app_stopping: Callable[[], bool]) -> None:
         super().__init__()
@@ -65,6 +69,7 @@ class BatchEngine(mode.Service):
             rebalance_timeout_ms=max(session_ms, 10_000),
             max_poll_records=s.batch_size,
             fetch_max_wait_ms=int(s.batch_max_latency_ms),
+            isolation_level=self.isolation_level,
             max_partition_fetch_bytes=max(1_048_576, s.max_event_bytes * 4),
             **aiokafka_security(s),
         )
@@ -86,19 +91,29 @@ class BatchEngine(mode.Service):
                 return
             if not fetched:
                 continue
-            raws = [record for records in fetched.values() for record in records]
-            self.uncommitted += len(raws)
+            self.uncommitted += sum(len(records) for records in fetched.values())
             async with self.in_flight:
                 try:
-                    await self._router.route(raws, self._stopping)
+                    await self._process(fetched)
                 except WorkerStoppingError as stopping:
                     log.info("%s", stopping)
                     return
-                # The next batch is fetched and routed while this commit travels; commits go one at a time, in order.
-                await self.committed()
-                positions = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-                self._positions.update(positions)
-                self._commit_sent = asyncio.create_task(self._commit(positions, len(raws)))
+
+    async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Route one fetch as one batch and commit its offsets."""
+        raws = [record for records in fetched.values() for record in records]
+        await self._router.route(raws, self._stopping)
+        # The next batch is fetched and routed while this commit travels; commits go one at a time, in order.
+        await self.committed()
+        positions = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        self._positions.update(positions)
+        self._commit_sent = asyncio.create_task(self._commit(positions, len(raws)))
+
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Partitions just assigned, before any of their records is fetched."""
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Partitions just revoked, their batch in flight finished."""
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records not yet routed per partition held, as far as the last fetch told (`metrics.LagSource`)."""

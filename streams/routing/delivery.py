@@ -35,10 +35,13 @@ async def deliver(
     dead_letters: DeadLetters,
     model_version: int | None,
     stopping: Callable[[], bool],
+    *,
+    atomic: bool = False,
 ) -> list[Rejected]:
     """Send all and return once every message (or what replaced it) is acknowledged; returns the outputs
     replaced by a dead letter (the broker will never accept them), as rejected inputs. Raises
-    `WorkerStoppingError` if the worker stops first."""
+    `WorkerStoppingError` if the worker stops first. `atomic`: the outbox keeps all of an attempt or nothing (a
+    transaction aborted on any failure), so every message is sent again, not only the failed ones."""
     pending, backoff, failed_since = list(messages), _FIRST_BACKOFF, 0.0
     refused: list[Rejected] = []
     while pending:
@@ -47,9 +50,9 @@ async def deliver(
         results = await outbox.deliver(pending)
         errors = [error for error in results if error is not None]
         retry = [
-            _instead_of(message, error, dead_letters, model_version, refused)
+            message if error is None else _instead_of(message, error, dead_letters, model_version, refused)
             for message, error in zip(pending, results, strict=True)
-            if error is not None
+            if error is not None or (atomic and errors)
         ]
         if retry:
             # An outage is said once when it starts and once when it ends; the retries between are DEBUG.
@@ -58,10 +61,10 @@ async def deliver(
                 metrics.KAFKA_DELIVERY_UP.set(0)
                 log.warning(
                     "%d of %d messages not delivered: retrying in %.1fs, backing off to %.0fs (%r)",
-                    len(retry), len(pending), backoff, _MAX_BACKOFF, errors[0],
+                    len(errors), len(pending), backoff, _MAX_BACKOFF, errors[0],
                 )  # fmt: skip
             else:
-                log.debug("%d of %d messages not delivered: retrying in %.1fs", len(retry), len(pending), backoff)
+                log.debug("%d of %d messages not delivered: retrying in %.1fs", len(errors), len(pending), backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
         elif failed_since:

@@ -1,5 +1,6 @@
 """The hot path in order, for both engines: decode → assign → outputs and dead letters → deliver → remember.
-`route` returns only after every output of the batch is acknowledged by the broker (at-least-once)."""
+`route` returns only after every output of the batch is acknowledged by the broker (at-least-once), or, given a
+transaction (exactly_once), after that transaction is committed."""
 
 import asyncio
 import logging
@@ -20,8 +21,9 @@ from streams.routing.dead_letters import DeadLetters, Rejected
 from streams.routing.decode import Lead, decode
 from streams.routing.delivery import deliver
 from streams.routing.previous import PreviousSegments
+from streams.routing.replay_safe import ReplaySafeSegments
 
-__all__ = ["BatchRouter", "Exposures", "RoutedBatch"]
+__all__ = ["BatchRouter", "Exposures", "RoutedBatch", "Transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,12 @@ class Exposures(Protocol):
         ...
 
 
+class Transaction(Outbox, Protocol):
+    """One batch's outbox under exactly_once: what it delivered becomes visible, with its input offsets, on `commit`."""
+
+    async def commit(self) -> None: ...
+
+
 class BatchRouter:
     """Routes one batch with one model, and hands each delivered batch to every listener (the refit sample and
     drift window, the operations surface's activity) before remembering its leads' segments and exposures."""
@@ -58,7 +66,7 @@ class BatchRouter:
         self,
         settings: Settings,
         holder: ModelHolder,
-        previous: PreviousSegments,
+        previous: PreviousSegments | ReplaySafeSegments,
         outbox: Outbox,
         listeners: Sequence[Callable[[RoutedBatch], None]] = (),
         exposures: Exposures | None = None,
@@ -72,13 +80,19 @@ class BatchRouter:
         self._exposures = exposures
         self._holdout = HoldoutDraw(settings.holdout_share, settings.holdout_salt)
 
-    async def route(self, raws: Sequence[RawLead], stopping: Callable[[], bool]) -> tuple[int, int]:
+    async def route(
+        self, raws: Sequence[RawLead], stopping: Callable[[], bool], transaction: Transaction | None = None
+    ) -> tuple[int, int]:
         """Route a batch; returns (assigned, dead-lettered). Raises `WorkerStoppingError` (nothing of the
-        batch acknowledged) if `stopping()` turns true first."""
+        batch acknowledged) if `stopping()` turns true first. With a `transaction` the outputs go through it and
+        it is committed once the batch is remembered; the listeners hear of the batch only after that."""
         model = await self._holder.wait_for_model(stopping)
         started = time.time()
         valid, rejected, X = decode(raws, self._settings.max_event_bytes)
-        previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
+        if isinstance(self._previous, ReplaySafeSegments):
+            previous = await self._previous.recall(valid)
+        else:
+            previous = await self._previous.get_many([lead.lead_id for _, lead in valid])
         try:
             outputs = assign(
                 model, valid, previous, datetime.now(UTC), X, self._settings.transition_margin, self._holdout
@@ -96,19 +110,28 @@ class BatchRouter:
                 messages.append(Outgoing(s.transitions_topic, raw.key, output.transition, [], raw))
                 moved.append(output)
         messages += [self._dead_letters.of(bad, model.version) for bad in rejected]
-        refused = await deliver(self._outbox, messages, self._dead_letters, model.version, stopping)
+        outbox = self._outbox if transaction is None else transaction
+        refused = await deliver(
+            outbox, messages, self._dead_letters, model.version, stopping, atomic=transaction is not None
+        )
+        seconds = time.time() - started
         if refused:
             valid, outputs, X, refused = _delivered(valid, outputs, X, refused)
             rejected += refused
             moved = [output for output in outputs if output.transition is not None]
-        batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started, time.time() - started)
-        for listener in self._listeners:
-            listener(batch)
-        remembered = self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
+        if isinstance(self._previous, ReplaySafeSegments):
+            remembered = self._previous.remember(valid, outputs)
+        else:
+            remembered = self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
         if self._exposures is None:
             await remembered
         else:  # the exposures' call to Redis travels beside the previous segments'
             await asyncio.gather(remembered, self._exposures.record(model.version, outputs))
+        if transaction is not None:
+            await transaction.commit()
+        batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started, seconds)
+        for listener in self._listeners:
+            listener(batch)
         return len(outputs), len(rejected)
 
 
