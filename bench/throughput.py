@@ -90,6 +90,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, help="latency phase events/s (default: half the run's own max)")
     parser.add_argument("--latency-seconds", type=float, default=10, help="length of the latency phase")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        help="leads sent in the latency phase's first seconds are not in its percentiles (connections, caches); "
+        "default 2, or half the phase if that is shorter",
+    )
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: start the embedded Tansu)")
     parser.add_argument("--broker-label", help="what the --bootstrap broker is, for the report (e.g. its version)")
     parser.add_argument("--redis", help="redis:// URL for (e) (default: start the embedded Valkey)")
@@ -114,6 +120,10 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown variants {sorted(unknown)}: choose from {','.join(VARIANTS)}")
     if args.n < 10 or args.runs < 1 or args.latency_seconds <= 0 or (args.rate is not None and args.rate <= 0):
         parser.error("--n must be at least 10, --runs at least 1, --latency-seconds and --rate positive")
+    if args.warmup_seconds is None:
+        args.warmup_seconds = min(2.0, args.latency_seconds / 2)
+    if not 0 <= args.warmup_seconds < args.latency_seconds:
+        parser.error("--warmup-seconds must be at least 0 and shorter than --latency-seconds")
     if bad := [item for item in args.worker_env if "=" not in item]:
         parser.error(f"--worker-env takes NAME=VALUE, got {bad[0]!r}")
     return args
@@ -264,12 +274,14 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
     count = min(len(data.latency_records), max(int(rate * args.latency_seconds), 1))
     sent = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
     await wait_for(outputs, b"Q", count, started, args.stall_seconds)
-    answered = [(outputs.seen[key], at) for key, at in sent.items()]
     first, last = min(sent.values()), max(sent.values())
+    warm = first + args.warmup_seconds
+    answered = [(outputs.seen[key], at) for key, at in sent.items() if at >= warm]
     row["latency"] = {
         "rate": round(rate),
         "achieved_rate": round((len(sent) - 1) / (last - first)) if last > first else None,
-        "events": count,
+        "events": len(answered),
+        "warmup_events": count - len(answered),
         "ms": percentiles([(got - at) * 1000 for (_, got, _), at in answered]),
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
     }
@@ -341,6 +353,7 @@ def main() -> None:
         "partitions": 2,
         "lead_bytes": round(leads_bytes),
         "latency_seconds": args.latency_seconds,
+        "warmup_seconds": args.warmup_seconds,
         "fixed_rate": args.rate,
         "broker": "embedded Tansu" if args.bootstrap is None else f"{args.broker_label or 'Kafka'} at {args.bootstrap}",
         "worker_env": args.worker_env,

@@ -14,7 +14,7 @@ from models.settings import Settings
 __all__ = ["environment", "markdown", "summarize", "write_docs"]
 
 RSS_GOAL_MB = 250.0
-P99_GOAL_MS = 25.0
+P99_GOAL_MS = 10.0  # issue 20, at 1,000 leads/s on Apache Kafka
 
 
 def _version(package: str) -> str:
@@ -107,7 +107,10 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
     if "latency_ms" in entry:
         p99 = entry["latency_ms"]["p99"]
         at = f"at {entry['latency_rate']:,}/s"
-        goals.append(_goal(f"{default} p99 < {P99_GOAL_MS:g} ms {at}", f"{p99:.1f} ms", p99 < P99_GOAL_MS))
+        goals.append(_goal(f"{default} p99 ≤ {P99_GOAL_MS:g} ms {at}", f"{p99:.1f} ms", p99 <= P99_GOAL_MS))
+        if "latency_ms" in variants.get("b", {}):
+            b99 = variants["b"]["latency_ms"]["p99"]
+            goals.append(_goal(f"{default} p99 ≤ (b)'s {at}", f"{p99:.1f} against {b99:.1f} ms", p99 <= b99))
     if entry.get("peak_rss_mb") is not None:
         rss = entry["peak_rss_mb"]
         goals.append(_goal(f"{default} peak RSS < {RSS_GOAL_MB:g} MB", f"{rss:.0f} MB", rss < RSS_GOAL_MB))
@@ -130,7 +133,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"faust-streaming {env['faust_streaming']}, Quix Streams {env['quixstreams']}, numpy {env['numpy']}, "
         f"orjson {env['orjson']}. {report['n']:,} leads of ~{report['lead_bytes']} bytes on {report['partitions']} "
         f"partitions, acks=all, {report['runs']} runs per variant, variants alternating; events/s and latency "
-        f"are medians over the runs, peak RSS the highest. Latency: {report['latency_seconds']:g} s at {rate}."
+        f"are medians over the runs, peak RSS the highest. Latency: {report['latency_seconds']:g} s at {rate}"
+        + (f", the first {report['warmup_seconds']:g} s left out." if report.get("warmup_seconds") else ".")
         + (f" Worker settings: {', '.join(report['worker_env'])}." if report["worker_env"] else "")
         + (f" Fetch wait of (a)-(c): {report['fetch_max_wait_ms']} ms." if report["fetch_max_wait_ms"] else ""),
         "",
