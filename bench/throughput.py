@@ -194,6 +194,16 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
     return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
 
 
+def slowest_by_second(answered: list[tuple[tuple[int, float, bytes], float]], start: float) -> list[float]:
+    """The slowest lead of each second of sending, from `start`: where in the run the tail is (a stall every
+    few seconds shows as a pattern; noise does not)."""
+    slowest: dict[int, float] = {}
+    for (_, got, _), at in answered:
+        second = int(at - start)
+        slowest[second] = max(slowest.get(second, 0.0), (got - at) * 1000)
+    return [round(slowest.get(second, 0.0), 1) for second in range(max(slowest, default=-1) + 1)]
+
+
 def check_segments(outputs: Outputs, data: Data) -> int:
     """How many outputs name another segment than the model's (parsed after the clock stopped)."""
     wrong = 0
@@ -284,6 +294,7 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
         "warmup_events": count - len(answered),
         "ms": percentiles([(got - at) * 1000 for (_, got, _), at in answered]),
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
+        "max_ms_by_second": slowest_by_second(answered, warm),
     }
     row["peak_rss_mb"] = peak_rss_mb(started.process.pid)
     ms = row["latency"]["ms"]

@@ -22,7 +22,10 @@ __all__ = ["SEND_SECONDS", "Sample", "SharedSample"]
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 5_000  # rows per call: one call stays far below the Redis timeout (about 5 ms of Redis time)
+# Rows per call. A call holds Redis, and every hot-path call queued behind it, for its whole run: 5,000 rows took
+# 13-41 ms each (SLOWLOG, Apache Kafka and redis-server sharing 2 cores at 1,000 leads/s) and set the routing p99
+# every 10 s; 500 take 1-6 ms (docs/performance.md, "What sets the tail").
+_CHUNK = 500
 _PAGE = 10_000  # rows per read
 # Rows held here are sent this often. Between two sends the worker keeps only the best `capacity` of them (an
 # exact cut: no other could enter), so a longer interval sends fewer: of the first n leads of a new sample
