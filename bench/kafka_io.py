@@ -61,10 +61,14 @@ async def preload(bootstrap: str, topic: str, records: Sequence[Record]) -> floa
     return time.perf_counter() - start
 
 
-async def produce_paced(bootstrap: str, topic: str, records: Sequence[Record], rate: float) -> dict[bytes, float]:
+async def produce_paced(
+    bootstrap: str, topic: str, records: Sequence[Record], rate: float
+) -> tuple[dict[bytes, float], dict[bytes, float]]:
     """Send the records at `rate` per second; returns each key's send time (`time.time()`, just before
-    the record is handed to the producer)."""
+    the record is handed to the producer) and when the broker acknowledged it (acks=all): the second minus
+    the first is one produce round trip, a part of every variant's latency."""
     sent: dict[bytes, float] = {}
+    acked: dict[bytes, float] = {}
     producer = _producer(bootstrap)
     await producer.start()
     try:
@@ -75,11 +79,13 @@ async def produce_paced(bootstrap: str, topic: str, records: Sequence[Record], r
             if delay > 0.0005:
                 await asyncio.sleep(delay)
             sent[key] = time.time()
-            pending.append(await producer.send(topic, value, key=key))
+            future = await producer.send(topic, value, key=key)
+            future.add_done_callback(lambda _, key=key: acked.__setitem__(key, time.time()))
+            pending.append(future)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return sent
+    return sent, acked
 
 
 @dataclass

@@ -282,19 +282,20 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
 
     rate = args.rate or max(n / span / 2, 1.0)
     count = min(len(data.latency_records), max(int(rate * args.latency_seconds), 1))
-    sent = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
+    sent, acked = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
     await wait_for(outputs, b"Q", count, started, args.stall_seconds)
     first, last = min(sent.values()), max(sent.values())
-    warm = first + args.warmup_seconds
+    warm = first + min(args.warmup_seconds, (last - first) / 2)  # fewer latency leads than the phase asked for
     answered = [(outputs.seen[key], at) for key, at in sent.items() if at >= warm]
     row["latency"] = {
         "rate": round(rate),
         "achieved_rate": round((len(sent) - 1) / (last - first)) if last > first else None,
-        "events": len(answered),
-        "warmup_events": count - len(answered),
+        "events": count,
+        "warmup_events": count - len(answered),  # sent, and not in the percentiles
         "ms": percentiles([(got - at) * 1000 for (_, got, _), at in answered]),
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
         "max_ms_by_second": slowest_by_second(answered, warm),
+        "input_ack_ms": percentiles([(acked[key] - at) * 1000 for key, at in sent.items() if at >= warm]),
     }
     row["peak_rss_mb"] = peak_rss_mb(started.process.pid)
     ms = row["latency"]["ms"]
