@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Rows per call. A call holds Redis, and every hot-path call queued behind it, for its whole run: 5,000 rows took
 # 13-41 ms each (SLOWLOG, Apache Kafka and redis-server sharing 2 cores at 1,000 leads/s) and set the routing p99
-# every 10 s; 500 take 1-6 ms (docs/performance.md, "What sets the tail").
+# every 10 s; 500 take 2.3 ms median, 5.7 at most (docs/performance.md, "What sets the tail").
 _CHUNK = 500
 _PAGE = 10_000  # rows per read
 # Rows held here are sent this often. Between two sends the worker keeps only the best `capacity` of them (an
