@@ -30,7 +30,9 @@ SCENARIOS = {
     "eos_broker_restart": "14. exactly_once: broker restart mid-transaction",
 }
 # Scenarios an engine refuses at start by design, so their tests skip there (docs/exactly-once.md).
-REFUSED = {("agent", key): "refused: exactly_once needs the batch engine" for key in SCENARIOS if key.startswith("eos_")}
+REFUSED = {
+    ("agent", key): "refused: exactly_once needs the batch engine" for key in SCENARIOS if key.startswith("eos_")
+}
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 DEFAULT_DOC = Path(__file__).parents[1] / "docs" / "reliability.md"
 
