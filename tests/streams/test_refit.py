@@ -1,8 +1,13 @@
-"""The refit's pure parts: control messages, and refitting a served model."""
+"""The refit's pure parts: control messages, and refitting a served model; and where the fit runs."""
+
+import asyncio
+import multiprocessing.pool
+import os
 
 import pytest
 
 from models.control import parse_command
+from models.settings import Settings
 from models.strategies import StrategyConfig
 from models.training import fit_model, refit_model
 from segmentation.synthetic import generate_leads
@@ -35,3 +40,25 @@ def test_a_refit_keeps_k_ids_strategies_and_moves_the_version_forward() -> None:
     for old in served.segments:  # the same planted segments: each keeps its id and name
         assert by_id[old.id].name == old.name
     assert by_id[served.segments[0].id].strategy.channel == "Custom channel"
+
+
+def test_the_fit_runs_in_a_niced_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routing never waits on a fit: it runs in another process, at the lowest priority. (A fit in a thread of the
+    worker no longer shows in the slow-refit fault test's latency, so this is checked here, by structure.)"""
+    from streams.model_plane import refit
+
+    pools = []
+
+    def recorded() -> multiprocessing.pool.Pool:
+        pool = real()
+        pools.append((pool.apply(os.getpid), pool.apply(os.nice, (0,))))
+        return pool
+
+    real = refit._niced_pool
+    monkeypatch.setattr(refit, "_niced_pool", recorded)
+    leads = generate_leads(3000, random_state=1)
+    served = fit_model(leads.X[:1500], config=StrategyConfig(), k=4, version=1)[1]
+    candidate = asyncio.run(refit._fit_elsewhere(leads.X[1500:], served, 2, 4, Settings()))
+    assert candidate.version == 2
+    [(child, niceness)] = pools
+    assert child != os.getpid() and niceness == 19
