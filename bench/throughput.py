@@ -286,7 +286,8 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
     await wait_for(outputs, b"Q", count, started, args.stall_seconds)
     first, last = min(sent.values()), max(sent.values())
     warm = first + min(args.warmup_seconds, (last - first) / 2)  # fewer latency leads than the phase asked for
-    answered = [(outputs.seen[key], at) for key, at in sent.items() if at >= warm]
+    measured = {key: at for key, at in sent.items() if at >= warm}
+    answered = [(outputs.seen[key], at) for key, at in measured.items()]
     row["latency"] = {
         "rate": round(rate),
         "achieved_rate": round((len(sent) - 1) / (last - first)) if last > first else None,
@@ -295,7 +296,7 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
         "ms": percentiles([(got - at) * 1000 for (_, got, _), at in answered]),
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
         "max_ms_by_second": slowest_by_second(answered, warm),
-        "input_ack_ms": percentiles([(acked[key] - at) * 1000 for key, at in sent.items() if at >= warm]),
+        "input_ack_ms": percentiles([(acked[key] - at) * 1000 for key, at in measured.items()]),
     }
     row["peak_rss_mb"] = peak_rss_mb(started.process.pid)
     ms = row["latency"]["ms"]

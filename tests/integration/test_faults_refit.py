@@ -5,10 +5,9 @@ one (the leader's timer), as it runs in production.
 Latency is a figure here, not a target (targets live in benchmarks): the p99 before and during the refit are
 recorded side by side for docs/reliability.md. What is asserted is the failure this guards against, a fit on the
 event loop, where leads would wait out the whole fit: no lead waits half as long as the refit took. A fit in a
-thread of the worker (its p99 was 1.5 s when first measured) no longer shows in these figures (measured in session 10:
-p99 102 ms with the fit in a thread), so tests/streams/test_refit.py checks by structure that the fit runs in a
-niced child process. The p99 during the refit was 102-124 ms in session 10's local runs, and once 1,457 ms in CI
-(one stall of about 1.4 s, p50 unchanged, cause not found), which an assertion on the p99 turned into a failure."""
+thread of the worker no longer shows in these figures (tried: p99 102 ms), so tests/streams/test_refit.py checks by
+structure that the fit runs in a niced child process. A bound on the p99 turned one CI stall of about 1.4 s (median
+unchanged, cause not found) into a failure; docs/reliability.md has the figures."""
 
 import os
 import re

@@ -47,14 +47,13 @@ def test_the_fit_runs_in_a_niced_child_process(monkeypatch: pytest.MonkeyPatch) 
     worker no longer shows in the slow-refit fault test's latency, so this is checked here, by structure.)"""
     from streams.model_plane import refit
 
-    pools = []
+    real, pools = refit._niced_pool, []
 
     def recorded() -> multiprocessing.pool.Pool:
         pool = real()
         pools.append((pool.apply(os.getpid), pool.apply(os.nice, (0,))))
         return pool
 
-    real = refit._niced_pool
     monkeypatch.setattr(refit, "_niced_pool", recorded)
     leads = generate_leads(3000, random_state=1)
     served = fit_model(leads.X[:1500], config=StrategyConfig(), k=4, version=1)[1]
