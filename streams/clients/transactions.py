@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from models.settings import Settings
 from streams.clients.kafka import aiokafka_security, bootstrap_servers
-from streams.clients.kafka_backoff import back_off_metadata_retries
+from streams.clients.kafka_backoff import back_off_metadata_retries, retry_soon_while_markers_are_written
 from streams.clients.outbox import PRODUCER_OPTIONS, produce
 from streams.clients.records import Outgoing
 from streams.exceptions import PartitionLostError, ServiceUnavailableError
@@ -41,6 +41,7 @@ def _producer(settings: Settings, transactional: str) -> AIOKafkaProducer:
         **PRODUCER_OPTIONS | aiokafka_security(settings),
     )
     back_off_metadata_retries(producer.client)
+    retry_soon_while_markers_are_written()
     return producer
 
 
