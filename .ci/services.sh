@@ -28,6 +28,9 @@
 #   SEGMENTER_CI_STATE  pids, ports, logs, data; default /tmp/segmenter-ci/<hash of this checkout's path>
 #   SEGMENTER_CI_KAFKA_TIMEOUT  seconds to wait for the broker (default 90)
 #   SEGMENTER_CI_CDS=0  disable the AppCDS archive (class-data sharing; only a start-up speed-up)
+#   SEGMENTER_CI_KAFKA_JVM=kafka  run the broker's JVM as Kafka's own start scripts do (1 GiB heap, G1, the
+#                       optimizing compiler; no AppCDS) instead of the tests' quick-start settings (a small
+#                       heap, the serial collector, the first-tier compiler only): for latency benchmarks
 #   JAVA_HOME           java to use (default: java on PATH; Kafka 4 needs 17+)
 set -euo pipefail
 
@@ -48,8 +51,16 @@ KAFKA_TIMEOUT="${SEGMENTER_CI_KAFKA_TIMEOUT:-90}"
 KAFKA_USER=segmenter
 REDIS_USER=segmenter
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
-JVM_OPTS=(-Xms128m -Xmx512m -Xss1m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData
-          -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J")
+if [[ "${SEGMENTER_CI_KAFKA_JVM:-tests}" == kafka ]]; then
+    # kafka-server-start.sh's heap and kafka-run-class.sh's KAFKA_JVM_PERFORMANCE_OPTS (Kafka 4.x)
+    JVM_OPTS=(-Xmx1G -Xms1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+              -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15
+              -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J")
+    SEGMENTER_CI_CDS=0
+else
+    JVM_OPTS=(-Xms128m -Xmx512m -Xss1m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData
+              -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J")
+fi
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
