@@ -99,6 +99,7 @@ class Outputs:
     total: int = 0
     counts: Counter[bytes] = field(default_factory=Counter)  # distinct keys by their first byte
     isolation_level: str = "read_uncommitted"  # read_committed: what a reader of transactional outputs sees
+    from_end: bool = False  # read only what is written after the reader is positioned (when entered)
     _task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "Outputs":
@@ -106,12 +107,20 @@ class Outputs:
             self.topic,
             bootstrap_servers=self.bootstrap.split(","),
             group_id=None,
-            auto_offset_reset="earliest",
+            auto_offset_reset="latest" if self.from_end else "earliest",
             enable_auto_commit=False,
             fetch_max_wait_ms=5,  # Tansu holds a fetch for its whole max wait: keep ours short
             isolation_level=self.isolation_level,
         )
         await consumer.start()
+        if self.from_end:
+            deadline = time.monotonic() + 20
+            while not consumer.assignment():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no partition of {self.topic} assigned")
+                await asyncio.sleep(0.05)
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # the end, resolved now: nothing written later is missed
         self._task = asyncio.create_task(self._read(consumer))
         return self
 

@@ -282,8 +282,10 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
 
     rate = args.rate or max(n / span / 2, 1.0)
     count = min(len(data.latency_records), max(int(rate * args.latency_seconds), 1))
-    sent, acked = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
-    await wait_for(outputs, b"Q", count, started, args.stall_seconds)
+    async with Outputs(ctx.bootstrap, started.input_topic, from_end=True) as inputs:  # one hop, no variant
+        sent, acked = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
+        await wait_for(outputs, b"Q", count, started, args.stall_seconds)
+        await wait_for(inputs, b"Q", count, started, args.stall_seconds)
     first, last = min(sent.values()), max(sent.values())
     warm = first + min(args.warmup_seconds, (last - first) / 2)  # fewer latency leads than the phase asked for
     measured = {key: at for key, at in sent.items() if at >= warm}
@@ -297,6 +299,7 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
         "max_ms_by_second": slowest_by_second(answered, warm),
         "input_ack_ms": percentiles([(acked[key] - at) * 1000 for key, at in measured.items()]),
+        "input_read_back_ms": percentiles([(inputs.seen[key][1] - at) * 1000 for key, at in measured.items()]),
     }
     row["peak_rss_mb"] = peak_rss_mb(started.process.pid)
     ms = row["latency"]["ms"]

@@ -86,7 +86,7 @@ class BatchEngine(mode.Service):
         timeout_ms = int(self._settings.batch_max_latency_ms)
         while not self.should_stop:
             try:
-                fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._fetch_limit())
+                fetched = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._settings.batch_size)
             except ConsumerStoppedError:
                 return
             if not fetched:
@@ -98,10 +98,6 @@ class BatchEngine(mode.Service):
                 except WorkerStoppingError as stopping:
                     log.info("%s", stopping)
                     return
-
-    def _fetch_limit(self) -> int:
-        """Most records one `getmany` returns."""
-        return self._settings.batch_size
 
     async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Route one fetch as one batch and commit its offsets."""

@@ -1,7 +1,7 @@
-"""The `batch` engine under exactly_once: each fetch split by input partition into batches of up to `batch_size`,
-each batch routed in its partition's own transaction (outputs, dead letters and its input offset), one after the
-other (the router's Redis users expect one batch at a time). The consumer reads the leads with read_committed and
-never commits offsets itself."""
+"""The `batch` engine under exactly_once: each fetch split by input partition, each partition's batch routed in
+that partition's own transaction (outputs, dead letters and its input offset), one after the other (the router's
+Redis users expect one batch at a time). The consumer reads the leads with read_committed and never commits offsets
+itself."""
 
 import asyncio
 import logging
@@ -80,45 +80,35 @@ class ExactlyOnceEngine(BatchEngine):
                 self._consumer.seek(tp, offset)
             self._next[tp] = offset
 
-    def _fetch_limit(self) -> int:
-        """A batch is one partition's: up to `batch_size` records for each partition held, as many leads per
-        batch (and so per transaction) as at_least_once routes together."""
-        return self._settings.batch_size * max(len(self._consumer.assignment()), 1)
-
     async def _process(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        size = self._settings.batch_size
         for tp, records in fetched.items():
             self.uncommitted -= len(records)  # committed with their batch, or read again
-            for start in range(0, len(records), size):
-                try:
-                    if not await self._route_partition(tp, records[start : start + size]):
-                        break  # the rest is read again, from where the partition was sought
-                except _BATCH_FAILURES as error:
-                    await self._failed(tp, error)
-                    break  # the rest is read again, from where this batch began
+            try:
+                await self._route_partition(tp, records)
+            except _BATCH_FAILURES as error:
+                await self._failed(tp, error)
+            else:
                 self._backoff.pop(tp, None)
         if backoffs := [self._backoff[tp] for tp in fetched if tp in self._backoff]:
             await asyncio.sleep(min(backoffs))
 
-    async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> bool:
-        """Route one batch of `tp` in its transaction; False if it was not routed (to be read again)."""
+    async def _route_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         if tp in self._broken:
             await self._take([tp])
             self._broken.discard(tp)
-            return False  # the batch in hand may start past the offsets committed: read again from them
+            return  # the batch in hand may start past the offsets committed: read again from them
         expected = self._next.get(tp)
         if expected is None:
-            return False  # fetched while the partition is being taken (the take seeks it), or after it was lost
+            return  # fetched while the partition is being taken (the take seeks it), or after it was lost
         if records[0].offset < expected:  # fetched before the take's seek, from an older position
             self._consumer.seek(tp, expected)
-            return False
+            return
         try:
             await self._router.route(records, self._stopping, self._transactions.outbox(tp, records[-1].offset + 1))
         except _BATCH_FAILURES:
             self._consumer.seek(tp, expected)  # local: nobody committed past it, or this producer is fenced
             raise
         self._next[tp] = self._positions[tp] = records[-1].offset + 1
-        return True
 
     async def _failed(self, tp: TopicPartition, error: BaseException) -> None:
         """After a failed batch: its transaction aborted on the same producer (a new producer only if that fails:

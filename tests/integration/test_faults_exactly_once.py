@@ -115,7 +115,7 @@ def test_kill_9_at_random_points_under_load_leaves_every_output_exactly_once(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path, figures: Figures
 ) -> None:
     n = 20_000
-    env = eos_env(kafka_bootstrap, redis_url) | {"SEGMENTER_BATCH_SIZE": "300"}  # fetches split into batches
+    env = eos_env(kafka_bootstrap, redis_url)
     group, topic, out = env["SEGMENTER_APP_ID"], env["SEGMENTER_LEADS_TOPIC"], env["SEGMENTER_SEGMENTS_TOPIC"]
     ids, records = twice(n)
     path, _ = model_file(tmp_path, k=5, version=1)
