@@ -6,6 +6,7 @@ Rerun: `make bench-throughput` or `.venv/bin/python bench/throughput.py --write-
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -103,6 +104,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fetch-max-wait-ms", type=int, help="consumer fetch wait of (a)-(c) (default: the client's)")
     parser.add_argument("--stall-seconds", type=float, default=120, help="fail a run after this long without output")
     parser.add_argument("--quix-venv", type=Path, default=HERE / ".venv-quix", help="Quix Streams' virtualenv")
+    parser.add_argument(
+        "--read-back",
+        action="store_true",
+        help="in the latency phase, also read the leads back from the input topic (one hop, no variant: the "
+        "floor of each of a variant's two hops); the extra reader costs the benchmark's process CPU",
+    )
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE", help="extra worker setting")
     parser.add_argument("--keep-workdir", type=Path, metavar="DIR", help="keep logs and files in DIR")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON report to FILE")
@@ -282,10 +289,13 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
 
     rate = args.rate or max(n / span / 2, 1.0)
     count = min(len(data.latency_records), max(int(rate * args.latency_seconds), 1))
-    async with Outputs(ctx.bootstrap, started.input_topic, from_end=True) as inputs:  # one hop, no variant
+    async with contextlib.AsyncExitStack() as stack:
+        if args.read_back:
+            inputs = await stack.enter_async_context(Outputs(ctx.bootstrap, started.input_topic, from_end=True))
         sent, acked = await produce_paced(ctx.bootstrap, started.input_topic, data.latency_records[:count], rate)
         await wait_for(outputs, b"Q", count, started, args.stall_seconds)
-        await wait_for(inputs, b"Q", count, started, args.stall_seconds)
+        if args.read_back:
+            await wait_for(inputs, b"Q", count, started, args.stall_seconds)
     first, last = min(sent.values()), max(sent.values())
     warm = first + min(args.warmup_seconds, (last - first) / 2)  # fewer latency leads than the phase asked for
     measured = {key: at for key, at in sent.items() if at >= warm}
@@ -299,8 +309,10 @@ async def measure(row: dict[str, Any], outputs: Outputs, started: Started, launc
         "ms_by_create_time": percentiles([ts - at * 1000 for (ts, _, _), at in answered]),
         "max_ms_by_second": slowest_by_second(answered, warm),
         "input_ack_ms": percentiles([(acked[key] - at) * 1000 for key, at in measured.items()]),
-        "input_read_back_ms": percentiles([(inputs.seen[key][1] - at) * 1000 for key, at in measured.items()]),
     }
+    if args.read_back:
+        read_back = [(inputs.seen[key][1] - at) * 1000 for key, at in measured.items()]
+        row["latency"]["input_read_back_ms"] = percentiles(read_back)
     row["peak_rss_mb"] = peak_rss_mb(started.process.pid)
     ms = row["latency"]["ms"]
     print(
