@@ -28,30 +28,46 @@ C = TypeVar("C")
 
 # ARGV[1]: [[lead, partition, offset], ...]; KEYS[1] this period's hash, KEYS[2] the last one's. Missing leads: -1.
 _RECALL = """
-local items, found = cjson.decode(ARGV[1]), {}
-for i, item in ipairs(items) do
-  local value = redis.call('HGET', KEYS[1], item[1]) or redis.call('HGET', KEYS[2], item[1])
-  found[i] = -1
-  if value then
-    local segment, previous, partition, offset = string.match(value, '^(-?%d+),(-?%d+),(%d+),(%d+),')
-    if tonumber(partition) == item[2] and tonumber(offset) >= item[3] then
-      found[i] = tonumber(previous)
-    else
-      found[i] = tonumber(segment)
+local items, found, missing = cjson.decode(ARGV[1]), {}, {}
+local function seen(i, value)
+  local segment, previous, partition, offset = string.match(value, '^(-?%d+),(-?%d+),(%d+),(%d+),')
+  if tonumber(partition) == items[i][2] and tonumber(offset) >= items[i][3] then return tonumber(previous) end
+  return tonumber(segment)
+end
+local function fields(key, indexes)
+  for i = 1, #indexes, 1000 do
+    local names = {}
+    for j = i, math.min(i + 999, #indexes) do names[#names + 1] = items[indexes[j]][1] end
+    local values = redis.call('HMGET', key, unpack(names))
+    for j = 1, #values do
+      local k = indexes[i + j - 1]
+      if values[j] then found[k] = seen(k, values[j]) elseif key == KEYS[1] then missing[#missing + 1] = k end
     end
   end
 end
+local all = {}
+for i = 1, #items do all[i], found[i] = i, -1 end
+fields(KEYS[1], all)
+fields(KEYS[2], missing)
 return cjson.encode(found)
 """
 # ARGV[1]: [[lead, field value, partition, token], ...]; ARGV[2]: when the hash expires. Returns the fields written.
 _REMEMBER = """
 local items, written = cjson.decode(ARGV[1]), 0
-for _, item in ipairs(items) do
-  local value, partition, token = redis.call('HGET', KEYS[1], item[1])
-  if value then partition, token = string.match(value, ',(%d+),%d+,(%d+)$') end
-  if not value or tonumber(partition) ~= item[3] or tonumber(token) <= item[4] then
-    redis.call('HSET', KEYS[1], item[1], item[2])
-    written = written + 1
+for i = 1, #items, 1000 do
+  local names, fields = {}, {}
+  for j = i, math.min(i + 999, #items) do names[#names + 1] = items[j][1] end
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  for j = 1, #values do
+    local item, value, partition, token = items[i + j - 1], values[j]
+    if value then partition, token = string.match(value, ',(%d+),%d+,(%d+)$') end
+    if not value or tonumber(partition) ~= item[3] or tonumber(token) <= item[4] then
+      fields[#fields + 1], fields[#fields + 2] = item[1], item[2]
+    end
+  end
+  if #fields > 0 then
+    redis.call('HSET', KEYS[1], unpack(fields))
+    written = written + #fields / 2
   end
 end
 redis.call('EXPIREAT', KEYS[1], ARGV[2])
@@ -105,7 +121,7 @@ class ReplaySafeSegments:
         for (raw, _), output in zip(valid, outputs, strict=True):
             first = fields.get(output.lead_id)
             if first is None:
-                token = await self._token(raw.topic, raw.partition)
+                token = self._tokens.get((raw.topic, raw.partition)) or await self._token(raw.topic, raw.partition)
                 previous = -1 if output.previous_segment_id is None else output.previous_segment_id
                 fields[output.lead_id] = [output.segment_id, previous, raw.partition, raw.offset, token]
             else:
@@ -132,9 +148,10 @@ class ReplaySafeSegments:
     ) -> list[tuple[list[str], T]]:
         """`call(shard, its leads, context)` for each shard holding any of `leads`, concurrently and through the
         health check; (leads, result) per shard."""
-        parts: dict[int, list[str]] = {}
-        for lead, shard in zip(leads, shard_of(leads, len(self._tags)).tolist(), strict=True):
-            parts.setdefault(shard, []).append(lead)
+        parts: dict[int, list[str]] = {0: leads} if len(self._tags) == 1 else {}  # one server: no hashing
+        if not parts:
+            for lead, shard in zip(leads, shard_of(leads, len(self._tags)).tolist(), strict=True):
+                parts.setdefault(shard, []).append(lead)
 
         async def together() -> list[T]:
             await initialized(self._client)

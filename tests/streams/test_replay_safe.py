@@ -5,6 +5,7 @@ cannot overwrite what the partition's new owner remembered."""
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -81,11 +82,11 @@ def events(n: int, leads: int, seed: int = 2) -> list[LeadMessage]:
 class Worker:
     """A router over a real Redis, with replay-safe previous segments under its own key prefix."""
 
-    def __init__(self, url: str, snapshot: ModelSnapshot, prefix: str) -> None:
+    def __init__(self, url: str, snapshot: ModelSnapshot, prefix: str, retention_seconds: int = 86_400) -> None:
         settings = Settings(redis_url=url, redis_key_prefix=prefix)  # type: ignore[arg-type]
         self.client = redis_client(settings)
         self.segments = ReplaySafeSegments(
-            self.client, RedisHealth(self.client, timeout=5), prefix, retention_seconds=86_400
+            self.client, RedisHealth(self.client, timeout=5), prefix, retention_seconds=retention_seconds
         )
         holder = ModelHolder(InMemoryModelStore(), poll_seconds=1)
         holder.model = ServingModel(snapshot)
@@ -171,6 +172,31 @@ def test_a_worker_that_lost_its_partition_cannot_overwrite_what_the_new_owner_re
     remembered, after = asyncio.run(run())
     assert len(remembered) == 6
     assert (after == remembered) is zombie_fenced
+
+
+def test_what_was_remembered_in_the_last_period_is_recalled_the_same_in_the_next(
+    redis_url: str, snapshot: ModelSnapshot
+) -> None:
+    stream = events(30, leads=4, seed=3)
+    replayed = [(m, _lead(m)) for m in stream[10:14]]  # the second batch's first events: its replay sees `previous`
+    later = [(m, _lead(m)) for m in stream[20:24]]  # events after it: they see `segment`
+
+    async def run() -> tuple[tuple[dict[str, int], ...], tuple[dict[str, int], ...]]:
+        while True:  # both batches written and recalled within one period of a second
+            period = int(time.time())
+            worker = Worker(redis_url, snapshot, unique("periods"), retention_seconds=1)
+            for batch in (stream[:10], stream[10:20]):
+                await worker.route(batch, [])
+            before = await worker.segments.recall(replayed), await worker.segments.recall(later)
+            if int(time.time()) == period:
+                break
+        await asyncio.sleep(period + 1 - time.time())  # into the next period: this one's hash is the last one's
+        assert int(time.time()) == period + 1
+        return before, (await worker.segments.recall(replayed), await worker.segments.recall(later))
+
+    before, after = asyncio.run(run())
+    assert len(before[0]) == len(before[1]) == 4 and before[0] != before[1]  # both rules at work
+    assert after == before
 
 
 def _timeless(value: bytes | None) -> bytes:
