@@ -115,19 +115,32 @@ class ReplaySafeSegments:
             found |= {lead: value for lead, value in zip(leads, values, strict=True) if value >= 0}
         return found
 
-    async def remember(self, valid: Sequence[tuple[RawLead, Lead]], outputs: Sequence[Routed]) -> None:
-        """Remember each lead's last segment in `outputs`, with the previous segment and position of its first."""
+    async def remember(
+        self,
+        valid: Sequence[tuple[RawLead, Lead]],
+        outputs: Sequence[Routed],
+        unsent: Sequence[tuple[RawLead, Routed]] = (),
+    ) -> None:
+        """Remember each lead's last segment in `outputs`, with the previous segment and position of its first. A
+        lead only in `unsent` (remembered before its outputs were refused) is put back in its previous segment."""
         fields: dict[str, list[object]] = {}
         for (raw, _), output in zip(valid, outputs, strict=True):
             first = fields.get(output.lead_id)
             if first is None:
-                token = self._tokens.get((raw.topic, raw.partition)) or await self._token(raw.topic, raw.partition)
-                previous = -1 if output.previous_segment_id is None else output.previous_segment_id
-                fields[output.lead_id] = [output.segment_id, previous, raw.partition, raw.offset, token]
+                fields[output.lead_id] = await self._field(raw, output, output.segment_id)
             else:
                 first[0] = output.segment_id
+        for raw, output in unsent:
+            if output.lead_id not in fields:
+                fields[output.lead_id] = await self._field(raw, output, None)
         if fields:
             await self._by_shard(list(fields), self._written, fields)
+
+    async def _field(self, raw: RawLead, output: Routed, segment: int | None) -> list[object]:
+        """A lead's field (`segment` None: its previous segment), at its first event of the batch."""
+        token = self._tokens.get((raw.topic, raw.partition)) or await self._token(raw.topic, raw.partition)
+        previous = -1 if output.previous_segment_id is None else output.previous_segment_id
+        return [previous if segment is None else segment, previous, raw.partition, raw.offset, token]
 
     async def _recalled(self, shard: int, leads: list[str], firsts: Mapping[str, RawLead]) -> list[int]:
         period = int(time.time() // self._retention)

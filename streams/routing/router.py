@@ -5,10 +5,10 @@ transaction (exactly_once), after that transaction is committed."""
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -26,6 +26,8 @@ from streams.routing.replay_safe import ReplaySafeSegments
 __all__ = ["BatchRouter", "Exposures", "RoutedBatch", "Transaction"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,22 +113,20 @@ class BatchRouter:
                 moved.append(output)
         messages += [self._dead_letters.of(bad, model.version) for bad in rejected]
         outbox = self._outbox if transaction is None else transaction
-        refused = await deliver(
+        delivering = deliver(
             outbox, messages, self._dead_letters, model.version, stopping, atomic=transaction is not None
         )
+        if isinstance(self._previous, ReplaySafeSegments):  # nothing is visible before the commit: both at once
+            refused = await _both(delivering, self._previous.remember(valid, outputs))
+        else:
+            refused = await delivering
         seconds = time.time() - started
+        unsent: list[tuple[RawLead, Routed]] = []
         if refused:
-            valid, outputs, X, refused = _delivered(valid, outputs, X, refused)
+            valid, outputs, X, unsent, refused = _delivered(valid, outputs, X, refused)
             rejected += refused
             moved = [output for output in outputs if output.transition is not None]
-        if isinstance(self._previous, ReplaySafeSegments):
-            remembered = self._previous.remember(valid, outputs)
-        else:
-            remembered = self._previous.set_many({o.lead_id: o.segment_id for o in outputs})
-        if self._exposures is None:
-            await remembered
-        else:  # the exposures' call to Redis travels beside the previous segments'
-            await asyncio.gather(remembered, self._exposures.record(model.version, outputs))
+        await self._remember(model.version, valid, outputs, unsent)
         if transaction is not None:
             await transaction.commit()
         batch = RoutedBatch(len(raws), model, valid, outputs, rejected, moved, X, started, seconds)
@@ -134,18 +134,46 @@ class BatchRouter:
             listener(batch)
         return len(outputs), len(rejected)
 
+    async def _remember(
+        self,
+        model_version: int,
+        valid: Sequence[tuple[RawLead, Lead]],
+        outputs: Sequence[Routed],
+        unsent: Sequence[tuple[RawLead, Routed]],
+    ) -> None:
+        """The delivered leads remembered in their segments, and as exposed, in two Redis calls at once. Under
+        exactly_once the segments were written beside the delivery: again only if some outputs were refused."""
+        calls: list[Awaitable[None]] = []
+        if self._exposures is not None:
+            calls.append(self._exposures.record(model_version, outputs))
+        if not isinstance(self._previous, ReplaySafeSegments):
+            calls.append(self._previous.set_many({o.lead_id: o.segment_id for o in outputs}))
+        elif unsent:
+            calls.append(self._previous.remember(valid, outputs, unsent))
+        await asyncio.gather(*calls)
+
+
+async def _both(first: Awaitable[T], second: Awaitable[object]) -> T:
+    """`first`'s result once both have ended (neither is left running when the other fails), or the first error."""
+    ended = await asyncio.gather(first, second, return_exceptions=True)
+    for outcome in ended:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(T, ended[0])
+
 
 def _delivered(
     valid: Sequence[tuple[RawLead, Lead]], outputs: Sequence[Routed], X: np.ndarray, refused: Sequence[Rejected]
-) -> tuple[list[tuple[RawLead, Lead]], list[Routed], np.ndarray, list[Rejected]]:
-    """The leads of a batch whose outputs all reached Kafka, and one `Rejected` per lead with an output the
-    broker refused: that lead was dead-lettered instead, so it is neither counted as assigned nor remembered in
-    that segment."""
+) -> tuple[list[tuple[RawLead, Lead]], list[Routed], np.ndarray, list[tuple[RawLead, Routed]], list[Rejected]]:
+    """The leads of a batch whose outputs all reached Kafka, the others with the output that did not, and one
+    `Rejected` per lead with an output the broker refused: that lead was dead-lettered instead, so it is neither
+    counted as assigned nor remembered in that segment."""
     gone = {id(bad.raw): bad for bad in refused}
     kept = np.array([id(raw) not in gone for raw, _ in valid], dtype=bool)
     return (
         [pair for pair, keep in zip(valid, kept, strict=True) if keep],
         [output for output, keep in zip(outputs, kept, strict=True) if keep],
         X[kept],
+        [(raw, output) for (raw, _), output, keep in zip(valid, outputs, kept, strict=True) if not keep],
         list(gone.values()),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 
 from models.events import LeadEvent
 from models.settings import Settings
@@ -197,6 +198,51 @@ def test_what_was_remembered_in_the_last_period_is_recalled_the_same_in_the_next
     before, after = asyncio.run(run())
     assert len(before[0]) == len(before[1]) == 4 and before[0] != before[1]  # both rules at work
     assert after == before
+
+
+class RefusingTransaction(Transaction):
+    """Refuses the batch's first output to the segments topic once, as a broker refuses a record too large."""
+
+    def __init__(self, published: list[tuple[str, bytes]]) -> None:
+        super().__init__(published)
+        self._refused = False
+
+    async def deliver(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        results = await super().deliver(messages)
+        if not self._refused:
+            self._refused = True
+            results[next(i for i, m in enumerate(messages) if m.topic == Settings().segments_topic)] = (
+                MessageSizeTooLargeError()
+            )
+        return results
+
+
+@pytest.mark.parametrize("known_before", [True, False])
+def test_a_lead_whose_output_the_broker_refused_is_not_remembered_in_that_segment(
+    redis_url: str, snapshot: ModelSnapshot, known_before: bool
+) -> None:
+    """Under exactly_once the previous segments are written while the batch is delivered; a lead whose only
+    output the broker refused (dead-lettered instead) is put back where it was: in its earlier segment, or unknown."""
+    stream = events(24, leads=12, seed=4)  # each lead once in each batch
+    first, second = stream[:12] if known_before else stream[1:12], stream[12:]
+    refused = second[0].key.decode()  # the first output of the second batch
+    after = [(m._replace(offset=100 + i), _lead(m)) for i, m in enumerate(stream[:12])]
+
+    async def run(batches: list[list[LeadMessage]], refuse_last: bool) -> dict[str, int]:
+        worker, published = Worker(redis_url, snapshot, unique("refused")), []
+        for batch in batches[:-1]:
+            await worker.route(batch, published)
+        transaction = RefusingTransaction(published) if refuse_last else Transaction(published)
+        await worker.router.route(batches[-1], lambda: False, transaction)
+        return await worker.segments.recall(after)
+
+    delivered = asyncio.run(run([first, second], refuse_last=False))
+    before = asyncio.run(run([first], refuse_last=False))
+    remembered = asyncio.run(run([first, second], refuse_last=True))
+    assert delivered[refused] != before.get(refused)  # the lead moved: remembering it there would show
+    assert remembered == {lead: segment for lead, segment in delivered.items() if lead != refused} | (
+        {refused: before[refused]} if known_before else {}
+    )
 
 
 def _timeless(value: bytes | None) -> bytes:
