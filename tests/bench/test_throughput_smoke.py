@@ -28,7 +28,7 @@ def test_every_variant_processes_every_lead(tmp_path: Path) -> None:
     variants = ["a", "b", "d", "e"] + (["c"] if quix_venv_ready() else [])
     report_file = tmp_path / "report.json"
     command = [sys.executable, str(BENCH / "throughput.py"), "--n", str(N), "--runs", "1"]
-    command += ["--variants", ",".join(variants), "--engines", "agent", "--latency-seconds", "1"]
+    command += ["--variants", ",".join(variants), "--engines", "agent", "--latency-seconds", "1", "--read-back"]
     command += ["--stall-seconds", "60", "--keep-workdir", str(tmp_path / "work"), "--json", str(report_file)]
     if kafka := os.environ.get("SEGMENTER_TEST_KAFKA"):
         command += ["--bootstrap", kafka]
@@ -46,6 +46,7 @@ def test_every_variant_processes_every_lead(tmp_path: Path) -> None:
         assert "failed" not in row, f"{name}: {row['failed']}"
         assert row["outputs"] == N, name  # distinct leads that came out, counted on the output topic
         assert row["latency"]["events"] > 0, name
+        assert 0 < row["latency"]["input_read_back_ms"]["p50"] <= row["latency"]["ms"]["p99"], name  # one hop of two
         assert row["peak_rss_mb"] > 0, name
         if name != "a":  # (a) passes the lead through; the others name the model's segment for every lead
             assert row["wrong_segment"] == 0, name
