@@ -1,6 +1,7 @@
-"""The hot path in order, for both engines: decode → assign → outputs and dead letters → deliver → remember.
-`route` returns only after every output of the batch is acknowledged by the broker (at-least-once), or, given a
-transaction (exactly_once), after that transaction is committed."""
+"""The hot path in order, for both engines: decode → assign → outputs and dead letters → deliver → remember (under
+exactly_once the previous segments are remembered while the batch is delivered). `route` returns only after every
+output of the batch is acknowledged by the broker (at-least-once), or, given a transaction (exactly_once), after
+that transaction is committed."""
 
 import asyncio
 import logging
