@@ -68,7 +68,11 @@ def shard_of(lead_ids: Sequence[str], shards: int) -> np.ndarray:
     Examples:
         >>> shard_of(["lead-1", "lead-2", "lead-1"], 16).tolist()
         [12, 4, 12]
+        >>> shard_of(["lead-1", "lead-2"], 1).tolist()
+        [0, 0]
     """
+    if shards == 1:  # one server's single hash: nothing to compute
+        return np.zeros(len(lead_ids), dtype=np.intp)
     points = np.array(lead_ids, dtype=np.str_)
     points = points.view(np.uint32).reshape(len(lead_ids), -1).astype(np.uint64)
     hashes = (points * _mixed(np.arange(1, points.shape[1] + 1, dtype=np.uint64))).sum(axis=1, dtype=np.uint64)

@@ -161,10 +161,9 @@ class ReplaySafeSegments:
     ) -> list[tuple[list[str], T]]:
         """`call(shard, its leads, context)` for each shard holding any of `leads`, concurrently and through the
         health check; (leads, result) per shard."""
-        parts: dict[int, list[str]] = {0: leads} if len(self._tags) == 1 else {}  # one server: no hashing
-        if not parts:
-            for lead, shard in zip(leads, shard_of(leads, len(self._tags)).tolist(), strict=True):
-                parts.setdefault(shard, []).append(lead)
+        parts: dict[int, list[str]] = {}
+        for lead, shard in zip(leads, shard_of(leads, len(self._tags)).tolist(), strict=True):
+            parts.setdefault(shard, []).append(lead)
 
         async def together() -> list[T]:
             await initialized(self._client)
