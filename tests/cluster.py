@@ -31,7 +31,7 @@ class LocalCluster:
 
 def start_cluster(workdir: Path, size: int = 3, timeout: float = 30) -> LocalCluster:
     """`size` Valkey nodes in cluster mode, each given its range of slots and introduced to the first, once every
-    node reports `cluster_state:ok` and knows all the others."""
+    node reports `cluster_state:ok`, knows all the others and has a bus link to and from each."""
     cluster, buses = LocalCluster([]), [free_port() for _ in range(size)]
     try:
         for i, bus in enumerate(buses):
@@ -55,4 +55,12 @@ def start_cluster(workdir: Path, size: int = 3, timeout: float = 30) -> LocalClu
 
 def _formed(client: redis.Redis, size: int) -> bool:
     info = client.cluster("INFO")
-    return bool(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == size)
+    return bool(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == size) and _linked(client, size)
+
+
+def _linked(client: redis.Redis, size: int) -> bool:
+    """Whether the node has a bus link to and from each other node. Two nodes introduced only to a third learn of
+    each other by gossip, and one may keep a link the other already dropped for up to seconds: a PUBLISH on the
+    one is then lost to the other's subscribers."""
+    links = [dict(zip(pairs[::2], pairs[1::2], strict=True)) for pairs in client.cluster("LINKS")]
+    return all(len({link["node"] for link in links if link["direction"] == way}) == size - 1 for way in ("to", "from"))
