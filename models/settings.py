@@ -11,8 +11,9 @@ from models.k_range import MAX_K, MIN_K
 
 __all__ = ["EXACTLY_ONCE_BATCH_SIZE", "Settings", "settings_table"]
 
-# Each exactly_once batch pays a transaction's round trips and commit markers: batches of 4,000 routed 0.85× the
-# leads a second of at_least_once at the same size, batches of 1,000 0.70× (bench/results/issue20/batch-size-*.json).
+# Each exactly_once batch is a transaction, with its round trips and commit markers: in two sweeps, exactly_once
+# routed 19,755 and 22,584 leads/s with batches of 4,000, 15,088 and 17,768 with 1,000, and no more with 8,000
+# (bench/results/issue20/batch-size-*.json, docs/exactly-once.md "Cost").
 EXACTLY_ONCE_BATCH_SIZE = 4000
 
 

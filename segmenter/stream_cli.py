@@ -50,7 +50,8 @@ def worker(bootstrap: Bootstrap = None, redis: RedisUrl = None) -> None:
 
     say(
         f"worker {settings.app_id}: Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url_redacted}, "
-        f"{settings.partitions} partitions, {settings.engine} engine, {settings.processing_guarantee}"
+        f"{settings.partitions} partitions, {settings.engine} engine, {settings.processing_guarantee}, "
+        f"batches of up to {settings.batch_size:,} leads"
     )
     seed = None
     try:

@@ -39,6 +39,7 @@ def test_exactly_once_against_a_broker_without_transactions_is_refused_in_one_li
     finally:
         tansu.stop()
     assert done.returncode == 2
+    assert "batch engine, exactly_once, batches of up to 4,000 leads" in done.stderr  # the start line: its default
     assert f"Kafka at {tansu.url} cannot run transactions" in done.stderr
     assert "use at_least_once there" in done.stderr
     assert "Traceback" not in done.stderr
