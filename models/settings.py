@@ -12,8 +12,8 @@ from models.k_range import MAX_K, MIN_K
 __all__ = ["EXACTLY_ONCE_BATCH_SIZE", "Settings", "settings_table"]
 
 # Each exactly_once batch is a transaction, with its round trips and commit markers: in two sweeps, exactly_once
-# routed 19,755 and 22,584 leads/s with batches of 4,000, 15,088 and 17,768 with 1,000, and no more with 8,000
-# (bench/results/issue20/batch-size-*.json, docs/exactly-once.md "Cost").
+# routed 19,755 and 22,584 leads/s with batches of 4,000, 15,088 and 17,768 with 1,000, and nothing consistently
+# more with 8,000 (bench/results/issue20/batch-size-*.json, docs/exactly-once.md "Cost").
 EXACTLY_ONCE_BATCH_SIZE = 4000
 
 
@@ -287,8 +287,10 @@ class Settings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """These settings as the `SEGMENTER_*` variables that rebuild them (for a child worker)."""
-        env = {}
-        for name, value in self.model_dump(exclude_unset=False, exclude_defaults=True).items():
+        env, values = {}, self.model_dump(exclude_defaults=True)
+        if self.processing_guarantee == "exactly_once":
+            values["batch_size"] = self.batch_size  # its default depends on the guarantee: 1,000 is not it there
+        for name, value in values.items():
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
             env[f"SEGMENTER_{name.upper()}"] = str(value)

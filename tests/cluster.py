@@ -61,6 +61,7 @@ def _formed(client: redis.Redis, size: int) -> bool:
 def _linked(client: redis.Redis, size: int) -> bool:
     """Whether the node has a bus link to and from each other node. Two nodes introduced only to a third learn of
     each other by gossip, and one may keep a link the other already dropped for up to seconds: a PUBLISH on the
-    one is then lost to the other's subscribers."""
+    one is then lost to the other's subscribers. A "to" link is listed while it is still connecting; a "from" link
+    only once a packet came over it, so with every node checked, each link is proven from its far end."""
     links = [dict(zip(pairs[::2], pairs[1::2], strict=True)) for pairs in client.cluster("LINKS")]
     return all(len({link["node"] for link in links if link["direction"] == way}) == size - 1 for way in ("to", "from"))

@@ -8,10 +8,13 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 
 
-def report(folder: Path, name: str, at_least_once: list[int], exactly_once: list[int]) -> None:
-    rows = [{"variant": "e:batch", "events_per_s": v} for v in at_least_once]
+def report(
+    folder: Path, name: str, at_least_once: list[int], exactly_once: list[int], worker_env: list[str] | None = None
+) -> None:
+    rows: list[dict[str, object]] = [{"variant": "e:batch", "events_per_s": v} for v in at_least_once]
     rows += [{"variant": "e:batch+exactly_once", "events_per_s": v} for v in exactly_once]
-    (folder / name).write_text(json.dumps({"rows": rows}))
+    rows.append({"variant": "e:batch+exactly_once", "failed": "exited with code 1"})  # as throughput.py writes one
+    (folder / name).write_text(json.dumps({"rows": rows, "worker_env": worker_env or []}))
 
 
 def table(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -32,7 +35,13 @@ def test_each_sweep_and_size_is_a_row_with_the_ratio_of_medians(tmp_path: Path) 
     ]
 
 
-def test_a_failed_run_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_an_engine_whose_runs_all_failed_is_refused_in_one_line(tmp_path: Path) -> None:
     report(tmp_path, "batch-size-4000-a.json", [20_000], [])
     done = table(tmp_path)
-    assert done.returncode == 1 and "missing or failed" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "no run of e:batch+exactly_once" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_report_whose_workers_ran_another_size_is_refused(tmp_path: Path) -> None:
+    report(tmp_path, "batch-size-4000-a.json", [20_000], [17_000], ["SEGMENTER_BATCH_SIZE=1000"])
+    done = table(tmp_path)
+    assert done.returncode == 1 and "SEGMENTER_BATCH_SIZE=1000, not the 4000" in done.stderr
