@@ -123,24 +123,20 @@ class ReplaySafeSegments:
     ) -> None:
         """Remember each lead's last segment in `outputs`, with the previous segment and position of its first. A
         lead only in `unsent` (remembered before its outputs were refused) is put back in its previous segment."""
+        partitions = {(raw.topic, raw.partition) for raw, _ in [*valid, *unsent]}
+        tokens = {partition: await self._token(*partition) for partition in partitions}  # one each, not per lead
         fields: dict[str, list[object]] = {}
         for (raw, _), output in zip(valid, outputs, strict=True):
             first = fields.get(output.lead_id)
             if first is None:
-                fields[output.lead_id] = await self._field(raw, output, output.segment_id)
+                fields[output.lead_id] = _field(raw, output, output.segment_id, tokens[raw.topic, raw.partition])
             else:
                 first[0] = output.segment_id
         for raw, output in unsent:
             if output.lead_id not in fields:
-                fields[output.lead_id] = await self._field(raw, output, None)
+                fields[output.lead_id] = _field(raw, output, None, tokens[raw.topic, raw.partition])
         if fields:
             await self._by_shard(list(fields), self._written, fields)
-
-    async def _field(self, raw: RawLead, output: Routed, segment: int | None) -> list[object]:
-        """A lead's field (`segment` None: its previous segment), at its first event of the batch."""
-        token = self._tokens.get((raw.topic, raw.partition)) or await self._token(raw.topic, raw.partition)
-        previous = -1 if output.previous_segment_id is None else output.previous_segment_id
-        return [previous if segment is None else segment, previous, raw.partition, raw.offset, token]
 
     async def _recalled(self, shard: int, leads: list[str], firsts: Mapping[str, RawLead]) -> list[int]:
         period = int(time.time() // self._retention)
@@ -180,3 +176,9 @@ class ReplaySafeSegments:
 
     def _hash(self, shard: int, period: int) -> str:
         return f"{{{self._tags[shard]}}}:{period}"
+
+
+def _field(raw: RawLead, output: Routed, segment: int | None, token: int) -> list[object]:
+    """A lead's field at its first event of the batch (`segment` None: put back in its previous segment)."""
+    previous = -1 if output.previous_segment_id is None else output.previous_segment_id
+    return [previous if segment is None else segment, previous, raw.partition, raw.offset, token]
